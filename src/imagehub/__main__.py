@@ -1,0 +1,5 @@
+"""Allow `python -m imagehub`."""
+
+from imagehub.cli import main
+
+main()

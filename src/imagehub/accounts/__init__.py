@@ -1,0 +1,1 @@
+"""API keys and (later) credits, quotas and usage: everything stored in the database."""

@@ -1,0 +1,1 @@
+"""HTTP layer: routes, wire schemas and error rendering. No provider or storage logic here."""

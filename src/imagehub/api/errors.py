@@ -1,0 +1,68 @@
+"""Render every failure in OpenAI's error shape, never FastAPI's `{"detail": ...}`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from imagehub.api.responses import JsonResponse
+from imagehub.errors import HubError
+
+log = logging.getLogger("imagehub.api")
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JsonResponse(body, status_code=status, headers=headers)
+
+
+async def _hub_error(_: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, HubError)
+    return JsonResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+
+async def _http_error(_: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else ""
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    message = detail or {
+        404: "Unknown route. The images API lives at /api/images/generations.",
+        405: "Method not allowed on this route.",
+    }.get(exc.status_code, phrase or "Request failed.")
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    return error_response(exc.status_code, message, code=code, headers=dict(exc.headers or {}) or None)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    return error_response(
+        400, f"Invalid request: {first.get('msg', 'validation failed')}.", param=".".join(loc) or None
+    )
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JsonResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(
+        500, "The hub hit an internal error. It has been logged.", type_="server_error", code="internal_error"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

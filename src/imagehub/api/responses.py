@@ -1,0 +1,15 @@
+"""A JSON response encoded with orjson: the hub's hot path returns large base64 strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)

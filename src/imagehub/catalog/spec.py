@@ -1,0 +1,40 @@
+"""ModelSpec: what one public model accepts, loaded from models.toml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    display_name: str
+    providers: tuple[str, ...]
+    fields: frozenset[str]
+    sizes: tuple[str, ...]
+    default_size: str
+    max_n: int
+    max_prompt_chars: int
+    default_response_format: str
+    output_formats: tuple[str, ...] = ("png",)
+    qualities: tuple[str, ...] = ()
+    default_quality: str | None = None
+    quality_aliases: dict[str, str] = field(default_factory=dict)
+    styles: tuple[str, ...] = ()
+    default_style: str | None = None
+    backgrounds: tuple[str, ...] = ()
+    aspect_ratios: dict[str, str] = field(default_factory=dict)
+    auto_size: str | None = None
+    api: str | None = None
+    can_edit: bool = False
+    revises_prompt: bool = False
+    reports_echo: bool = False
+
+    def accepts(self, field_name: str) -> bool:
+        return field_name in self.fields
+
+    def pixel_size(self, size: str) -> tuple[int, int]:
+        """Width and height for an allowed size; `auto` resolves to the model's usual size."""
+        concrete = self.auto_size if size == "auto" and self.auto_size else size
+        width, height = concrete.split("x")
+        return int(width), int(height)

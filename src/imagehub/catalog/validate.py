@@ -1,0 +1,172 @@
+"""Check a request against its model's catalog entry and fill in the model's defaults.
+
+Every rejection names the field and the values the model allows, so a client can fix the call
+without reading our docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from imagehub.protocol import ImageGenerationRequest
+from imagehub.catalog import Catalog, ModelSpec
+from imagehub.inputs import decode_input_images
+from imagehub.errors import InvalidRequest
+from imagehub.jobs import ImageJob
+
+DEFAULT_MODEL = "dall-e-2"
+MAX_N = 10
+
+# Fields whose presence is checked against the model's `fields` list.
+_OPTIONAL_FIELDS = (
+    "size",
+    "quality",
+    "style",
+    "response_format",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "user",
+    "image",
+)
+
+
+def _listing(values: Sequence[str]) -> str:
+    return ", ".join(values)
+
+
+def _invalid(param: str, message: str, code: str = "invalid_value") -> InvalidRequest:
+    return InvalidRequest(message, param=param, code=code)
+
+
+def _check_choice(spec: ModelSpec, param: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise _invalid(
+            param,
+            f"Invalid value for '{param}': {value!r}. {spec.name} supports: {_listing(allowed)}.",
+        )
+
+
+def resolve_model(catalog: Catalog, requested: str | None) -> tuple[ModelSpec, str | None]:
+    name = requested if requested is not None else DEFAULT_MODEL
+    if not name.strip():
+        raise _invalid("model", "'model' must not be empty.", code="empty_string")
+    spec, provider = catalog.resolve(name)
+    if spec is None:
+        raise InvalidRequest(
+            f"The model {name!r} does not exist on this hub. Available models: {_listing(catalog.names())}.",
+            param="model",
+            code="model_not_found",
+        )
+    return spec, provider
+
+
+def _check_prompt(spec: ModelSpec, prompt: str) -> None:
+    if not prompt.strip():
+        raise _invalid("prompt", "'prompt' must not be empty.", code="empty_string")
+    if len(prompt) > spec.max_prompt_chars:
+        raise _invalid(
+            "prompt",
+            f"'prompt' is {len(prompt)} characters; {spec.name} accepts at most {spec.max_prompt_chars}.",
+            code="string_above_max_length",
+        )
+
+
+def _check_n(spec: ModelSpec, n: int) -> None:
+    if n < 1:
+        raise _invalid("n", f"'n' must be at least 1; got {n}.", code="integer_below_min_value")
+    limit = min(spec.max_n, MAX_N)
+    if n > limit:
+        only = "only n=1 is" if limit == 1 else f"n from 1 to {limit} is"
+        raise _invalid(
+            "n", f"'n' is {n}, but for {spec.name} {only} supported.", code="integer_above_max_value"
+        )
+
+
+def _check_unsupported_fields(spec: ModelSpec, req: ImageGenerationRequest) -> None:
+    for name in _OPTIONAL_FIELDS:
+        if getattr(req, name) is not None and not spec.accepts(name):
+            if name == "image":
+                message = (
+                    f"{spec.name} cannot edit images, so 'image' is not accepted. "
+                    "Use a model that can edit, such as gpt-image-1 or gemini-2.5-flash-image."
+                )
+            else:
+                message = f"'{name}' is not supported by {spec.name}."
+            raise _invalid(name, message, code="unsupported_parameter")
+    if req.stream:
+        raise _invalid("stream", "Streaming image generation is not supported by this hub.", "unsupported_parameter")
+    if req.partial_images is not None:
+        raise _invalid("partial_images", "'partial_images' only applies to streaming, which is not supported.",
+                       "unsupported_parameter")
+
+
+def _resolve_quality(spec: ModelSpec, quality: str | None) -> str | None:
+    if quality is None:
+        return spec.default_quality
+    quality = spec.quality_aliases.get(quality, quality)
+    _check_choice(spec, "quality", quality, spec.qualities)
+    return quality
+
+
+def _resolve_output(spec: ModelSpec, req: ImageGenerationRequest, background: str | None) -> tuple[str, int | None]:
+    output_format = req.output_format or spec.output_formats[0]
+    _check_choice(spec, "output_format", output_format, spec.output_formats)
+    compression = req.output_compression
+    if compression is not None:
+        if not 0 <= compression <= 100:
+            raise _invalid("output_compression", f"'output_compression' must be 0-100; got {compression}.")
+        if output_format not in ("jpeg", "webp"):
+            raise _invalid(
+                "output_compression",
+                "'output_compression' applies only to output_format jpeg or webp.",
+                code="unsupported_parameter",
+            )
+    if background == "transparent" and output_format not in ("png", "webp"):
+        raise _invalid(
+            "background", "A transparent background needs output_format png or webp.", code="invalid_value"
+        )
+    return output_format, compression
+
+
+def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJob:
+    """Turn a wire request into an ImageJob, or raise InvalidRequest naming the first bad field."""
+    spec, provider = resolve_model(catalog, req.model)
+    _check_prompt(spec, req.prompt)
+    _check_unsupported_fields(spec, req)
+    n = 1 if req.n is None else req.n
+    _check_n(spec, n)
+
+    size = req.size if req.size is not None else spec.default_size
+    _check_choice(spec, "size", size, spec.sizes)
+    width, height = spec.pixel_size(size)
+
+    quality = _resolve_quality(spec, req.quality)
+    style = req.style if req.style is not None else spec.default_style
+    if req.style is not None:
+        _check_choice(spec, "style", req.style, spec.styles)
+    background = req.background
+    if background is not None:
+        _check_choice(spec, "background", background, spec.backgrounds)
+    output_format, compression = _resolve_output(spec, req, background)
+
+    images = decode_input_images(req.image) if req.image is not None else ()
+    return ImageJob(
+        spec=spec,
+        provider=provider,
+        prompt=req.prompt,
+        n=n,
+        size=size,
+        width=width,
+        height=height,
+        response_format=req.response_format or spec.default_response_format,
+        output_format=output_format,
+        quality=quality,
+        style=style,
+        background=background,
+        output_compression=compression,
+        moderation=req.moderation,
+        user=req.user,
+        images=images,
+    )

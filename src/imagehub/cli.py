@@ -1,0 +1,179 @@
+"""The `imagehub` command: serve, keys, gc and generate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from imagehub.accounts.db import create_engine, migrate, sessionmaker
+from imagehub.accounts.keys import KeyInfo, KeyStore, Mode
+from imagehub.config import Settings
+from imagehub.storage import FileStore
+
+
+async def _with_keys(action: Any) -> Any:
+    settings = Settings()
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+        return await action(KeyStore(sessionmaker(engine)))
+    finally:
+        await engine.dispose()
+
+
+def _describe(key: KeyInfo) -> str:
+    state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+    return f"{key.id}  {key.mode:<7}  {key.prefix}...  {state:<24}  {key.name}"
+
+
+@click.group()
+@click.version_option(package_name="imagehub")
+def main() -> None:
+    """imagehub: one OpenAI-compatible API in front of every image model."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Start the hub. On first start, create a sandbox key and print it once."""
+    import uvicorn
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def bootstrap(keys: KeyStore) -> tuple[KeyInfo, str] | None:
+        if await keys.count():
+            return None
+        return await keys.create("first sandbox key", "sandbox")
+
+    # Migrate once here, before any worker starts, so workers never race on the schema.
+    created = asyncio.run(_with_keys(bootstrap))
+    if created is not None:
+        _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
+    trusted = settings.trusted_proxies
+    uvicorn.run(
+        "imagehub.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
+        server_header=False,
+    )
+
+
+def _print_first_key(secret: str, base_url: str) -> None:
+    click.echo(
+        "\nCreated a sandbox API key. It is shown only this once; keep it:\n\n"
+        f"    {secret}\n\n"
+        "Sandbox keys are served by the built-in offline renderer. Try it:\n\n"
+        f"curl {base_url}/api/images/generations \\\n"
+        "  -H 'Content-Type: application/json' \\\n"
+        f"  -H 'Authorization: Bearer {secret}' \\\n"
+        "  -d '{\"prompt\": \"A photorealistic image of a cat programming on a laptop\", "
+        "\"n\": 1, \"size\": \"1024x1024\"}'\n"
+    )
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--sandbox", is_flag=True, help="Served by the offline sandbox engine, never a paid model.")
+def keys_create(name: str, sandbox: bool) -> None:
+    mode: Mode = "sandbox" if sandbox else "live"
+    key, secret = asyncio.run(_with_keys(lambda store: store.create(name, mode)))
+    click.echo(f"Created {key.mode} key {key.id} ({key.name}). The secret is shown only once:", err=True)
+    click.echo(secret)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    found: list[KeyInfo] = asyncio.run(_with_keys(lambda store: store.list()))
+    if not found:
+        click.echo("No keys yet. Create one with: imagehub keys create --name NAME [--sandbox]")
+    for key in found:
+        click.echo(_describe(key))
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    if not asyncio.run(_with_keys(lambda store: store.revoke(key_id))):
+        raise click.ClickException(f"No active key with id {key_id!r}.")
+    click.echo(f"Revoked {key_id}.")
+
+
+@main.command()
+def gc() -> None:
+    """Delete expired images from the store now (the server also sweeps on its own)."""
+    removed = FileStore(Settings().images_dir).sweep()
+    click.echo(f"Removed {removed} expired image file(s).")
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--model", default=None, help="Model name; the hub's default when omitted.")
+@click.option("--n", "n", default=1, show_default=True, type=int)
+@click.option("--size", default=None)
+@click.option("--quality", default=None)
+@click.option("--style", default=None)
+@click.option("--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base-url", default="http://127.0.0.1:8080", show_default=True, envvar="IMAGEHUB_BASE_URL")
+@click.option("--api-key", envvar="IMAGEHUB_API_KEY", required=True, help="Or set IMAGEHUB_API_KEY.")
+@click.option("--timeout", default=300.0, show_default=True, type=float)
+def generate(
+    prompt: str, model: str | None, n: int, size: str | None, quality: str | None, style: str | None,
+    out_dir: Path, base_url: str, api_key: str, timeout: float,
+) -> None:
+    """Generate images through a running hub and write them to --out."""
+    body: dict[str, Any] = {"prompt": prompt, "n": n, "response_format": "b64_json"}
+    for name, value in (("model", model), ("size", size), ("quality", quality), ("style", style)):
+        if value is not None:
+            body[name] = value
+    url = base_url.rstrip("/") + "/api/images/generations"
+    click.echo(f"Generating {n} image(s) with {model or 'the default model'} via {url} ...", err=True)
+    started = time.monotonic()
+    try:
+        response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Could not reach the hub at {base_url}: {exc}") from None
+    if response.status_code != 200:
+        raise click.ClickException(_error_message(response))
+    payload = response.json()
+    click.echo(f"Generated in {time.monotonic() - started:.1f}s.", err=True)
+    ext = payload.get("output_format", "png")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    with click.progressbar(payload["data"], label="Writing", file=sys.stderr) as items:
+        written = []
+        for index, item in enumerate(items, start=1):
+            path = out_dir / f"imagehub-{stamp}-{os.getpid()}-{index}.{ext}"
+            path.write_bytes(base64.b64decode(item["b64_json"]))
+            written.append(path)
+    for path in written:
+        click.echo(str(path))
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"HTTP {response.status_code}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"

@@ -1,0 +1,54 @@
+"""Settings: one object, read from IMAGEHUB_* environment variables.
+
+Everything has an embedded default so `imagehub serve` works on a fresh machine: SQLite and the
+image store both live under one data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one hub process."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGEHUB_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Holds the SQLite file, images and the secret.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; defaults to SQLite in data_dir."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach the hub at, e.g. https://images.example.com. "
+        "When unset, image URLs are built from the request's own scheme and Host.",
+    )
+    url_ttl_seconds: int = Field(default=3600, ge=1, description="How long signed image URLs stay valid.")
+    sweep_interval_seconds: float = Field(default=300.0, gt=0, description="How often expired images go.")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body accepted.")
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Comma-separated proxy IPs whose X-Forwarded-* headers are honoured; unset trusts none.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'imagehub.db').resolve()}"

@@ -1,0 +1,66 @@
+"""Plain data passed between the service and providers: what to make, and what was made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imagehub.catalog import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """One source image for editing: decoded bytes, or a URL still to be fetched."""
+
+    data: bytes | None = None
+    url: str | None = None
+    format: str | None = None  # Pillow's name, lower case: png, jpeg, webp
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    """A validated generation request, with every default already applied from the catalog."""
+
+    spec: ModelSpec
+    provider: str | None  # pinned with `provider/model`, else None
+    prompt: str
+    n: int
+    size: str
+    width: int
+    height: int
+    response_format: str
+    output_format: str
+    quality: str | None = None
+    style: str | None = None
+    background: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+    user: str | None = None
+    images: tuple[InputImage, ...] = ()
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
+
+
+@dataclass(slots=True)
+class GeneratedImage:
+    """One image from a provider. Exactly one of `data` and `b64` is set.
+
+    Providers that receive base64 keep it as `b64` so a `b64_json` response can pass the string
+    through without decoding and re-encoding it.
+    """
+
+    format: str
+    data: bytes | None = None
+    b64: str | None = None
+    revised_prompt: str | None = None
+
+
+@dataclass(slots=True)
+class GenerationResult:
+    images: list[GeneratedImage]
+    provider: str
+    sandbox: bool = False
+    usage: dict[str, object] | None = None

@@ -1,0 +1,53 @@
+"""Wire models of the images API, exactly the fields OpenAI's spec and our API page define.
+
+Strict: an unknown field, or a value of the wrong JSON type, is a 400 rather than a guess.
+Per-model rules (sizes, n, lengths) live in the catalog, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImageGenerationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: str = Field(description="What to draw. Its maximum length depends on the model.")
+    model: str | None = Field(
+        default=None, description="Model name, optionally pinned to a provider: `openai/dall-e-3`."
+    )
+    image: str | list[str] | None = Field(
+        default=None, description="Source image(s) to edit: URL, base64 or data: URI; up to 16."
+    )
+    n: int | None = Field(default=None, description="How many images, 1-10 (dall-e-3: 1).")
+    size: str | None = Field(default=None, description="WIDTHxHEIGHT from the model's list, or `auto`.")
+    response_format: Literal["url", "b64_json"] | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    style: Literal["vivid", "natural"] | None = None
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(default=None, description="0-100, for jpeg and webp output.")
+    moderation: Literal["low", "auto"] | None = None
+    stream: bool | None = Field(default=None, description="Streaming is not supported; false or omitted.")
+    partial_images: int | None = Field(default=None, description="Only meaningful with streaming.")
+    user: str | None = None
+
+
+class ImageData(BaseModel):
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(BaseModel):
+    """OpenAI's ImagesResponse. `data[]` items carry `url` or `b64_json`, never both."""
+
+    created: int
+    data: list[ImageData]
+    background: str | None = None
+    output_format: str | None = None
+    size: str | None = None
+    quality: str | None = None
+    usage: dict[str, object] | None = None

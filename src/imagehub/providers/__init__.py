@@ -1,0 +1,1 @@
+"""Adapters that turn an ImageJob into images: one module per upstream API."""

@@ -1,0 +1,19 @@
+"""The interface every provider implements. Providers know nothing of keys, prices or storage."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from imagehub.jobs import GenerationResult, ImageJob
+
+
+class ImageProvider(Protocol):
+    name: str
+
+    async def generate(self, job: ImageJob) -> GenerationResult:
+        """Make `job.n` images (editing `job.images` when given) or raise a HubError."""
+        ...
+
+    async def close(self) -> None:
+        """Release pooled connections."""
+        ...

@@ -1,0 +1,67 @@
+"""The sandbox engine: what sandbox keys get instead of a paid model.
+
+Offline and deterministic: the seed comes from the request itself, so the same request gives the
+same bytes every time, and tests and CI can depend on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from imagehub.errors import InvalidRequest
+from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
+from imagehub.providers.sandbox_render import render
+
+
+def _seed(job: ImageJob, index: int) -> int:
+    parts = [
+        job.spec.name, job.prompt, job.size, job.quality, job.style, job.background,
+        job.output_format, job.output_compression, job.n, index,
+    ]
+    material = "\x1f".join(str(part) for part in parts).encode()
+    for image in job.images:
+        material += hashlib.sha256(image.data or b"").digest()
+    return int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
+
+
+def _footer(job: ImageJob, index: int) -> str:
+    details = [job.spec.name, f"{job.width}x{job.height}"]
+    details += [value for value in (job.quality, job.style) if value]
+    details.append(f"{index + 1}/{job.n}")
+    return " | ".join(details)
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    async def generate(self, job: ImageJob) -> GenerationResult:
+        source = job.images[0] if job.images else None
+        if source is not None and source.data is None:
+            raise InvalidRequest(
+                "The sandbox engine edits base64 images only; image URLs are not fetched yet.",
+                param="image",
+                code="unsupported_image_source",
+            )
+        renders = [
+            asyncio.to_thread(
+                render,
+                seed=_seed(job, index),
+                prompt=job.prompt,
+                footer=_footer(job, index),
+                width=job.width,
+                height=job.height,
+                output_format=job.output_format,
+                compression=job.output_compression,
+                transparent=job.background == "transparent",
+                source=source.data if source else None,
+            )
+            for index in range(job.n)
+        ]
+        datas = await asyncio.gather(*renders)
+        revised = job.prompt if job.spec.revises_prompt else None
+        images = [GeneratedImage(format=job.output_format, data=data, revised_prompt=revised) for data in datas]
+        return GenerationResult(images=images, provider=self.name, sandbox=True)
+
+    async def close(self) -> None:
+        return None
