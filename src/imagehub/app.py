@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = KeyStore(sessionmaker(engine))
         app.state.store = store
         app.state.signer = signer
-        app.state.generation = GenerationService(load_catalog(), router, store, signer, settings.url_ttl_seconds)
+        app.state.generation = GenerationService(
+            load_catalog(), router, store, signer, settings.url_ttl_seconds
+        )
         sweeper = asyncio.create_task(_sweep_forever(store, settings.sweep_interval_seconds))
         try:
             yield

@@ -83,8 +83,8 @@ def _print_first_key(secret: str, base_url: str) -> None:
         f"curl {base_url}/api/images/generations \\\n"
         "  -H 'Content-Type: application/json' \\\n"
         f"  -H 'Authorization: Bearer {secret}' \\\n"
-        "  -d '{\"prompt\": \"A photorealistic image of a cat programming on a laptop\", "
-        "\"n\": 1, \"size\": \"1024x1024\"}'\n"
+        '  -d \'{"prompt": "A photorealistic image of a cat programming on a laptop", '
+        '"n": 1, "size": "1024x1024"}\'\n'
     )
 
 
@@ -134,13 +134,23 @@ def gc() -> None:
 @click.option("--size", default=None)
 @click.option("--quality", default=None)
 @click.option("--style", default=None)
-@click.option("--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--base-url", default="http://127.0.0.1:8080", show_default=True, envvar="IMAGEHUB_BASE_URL")
 @click.option("--api-key", envvar="IMAGEHUB_API_KEY", required=True, help="Or set IMAGEHUB_API_KEY.")
 @click.option("--timeout", default=300.0, show_default=True, type=float)
 def generate(
-    prompt: str, model: str | None, n: int, size: str | None, quality: str | None, style: str | None,
-    out_dir: Path, base_url: str, api_key: str, timeout: float,
+    prompt: str,
+    model: str | None,
+    n: int,
+    size: str | None,
+    quality: str | None,
+    style: str | None,
+    out_dir: Path,
+    base_url: str,
+    api_key: str,
+    timeout: float,
 ) -> None:
     """Generate images through a running hub and write them to --out."""
     body: dict[str, Any] = {"prompt": prompt, "n": n, "response_format": "b64_json"}

@@ -39,7 +39,9 @@ class GenerationService:
         self.signer = signer
         self.url_ttl_seconds = url_ttl_seconds
 
-    async def generate(self, request: ImageGenerationRequest, key: KeyInfo, base_url: str) -> GenerationOutcome:
+    async def generate(
+        self, request: ImageGenerationRequest, key: KeyInfo, base_url: str
+    ) -> GenerationOutcome:
         job = validate_generation(self.catalog, request)
         created = int(time.time())
         result = await self.router.generate(job, sandbox=key.sandbox)
@@ -48,7 +50,11 @@ class GenerationService:
         else:
             data = [_b64_item(image) for image in result.images]
         return GenerationOutcome(
-            created=created, data=data, sandbox=result.sandbox, provider=result.provider, echo=_echo(job, result.usage)
+            created=created,
+            data=data,
+            sandbox=result.sandbox,
+            provider=result.provider,
+            echo=_echo(job, result.usage),
         )
 
     async def _store_all(self, images: list[GeneratedImage], base_url: str) -> list[dict[str, str]]:

@@ -34,13 +34,18 @@ def _decode_base64(text: str, param: str) -> bytes:
     payload = text[match.end() :] if match else text
     payload = "".join(payload.split())
     if len(payload) * 3 // 4 > MAX_IMAGE_BYTES:
-        raise InvalidRequest(f"'{param}' is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB.", param=param,
-                             code="image_too_large")
+        raise InvalidRequest(
+            f"'{param}' is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB.",
+            param=param,
+            code="image_too_large",
+        )
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest(
-            f"'{param}' is neither an http(s) URL nor valid base64 image data.", param=param, code="invalid_image"
+            f"'{param}' is neither an http(s) URL nor valid base64 image data.",
+            param=param,
+            code="invalid_image",
         ) from None
 
 
@@ -61,8 +66,14 @@ def inspect_image(data: bytes, param: str) -> InputImage:
                 probe.load()
     except InvalidRequest:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
         raise InvalidRequest(
             f"'{param}' is not a readable image (corrupt, truncated or not an image).",
             param=param,

@@ -80,7 +80,7 @@ class KeyStore:
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def authenticate(self, secret: str) -> KeyInfo | None:
         """The active key for this secret, or None. Compared in constant time after lookup."""

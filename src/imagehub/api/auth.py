@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from imagehub.accounts.keys import KeyInfo
+from imagehub.accounts.keys import KeyInfo, KeyStore
 from imagehub.errors import AuthenticationFailed
 
 
@@ -18,7 +18,8 @@ async def require_key(request: Request) -> KeyInfo:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise AuthenticationFailed("Malformed Authorization header; expected 'Bearer <key>'.")
-    key = await request.app.state.keys.authenticate(secret)
+    keys: KeyStore = request.app.state.keys
+    key = await keys.authenticate(secret)
     if key is None:
         raise AuthenticationFailed("Incorrect, unknown or revoked API key.")
     return key

@@ -102,7 +102,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.", code="payload_too_large")
+            raise PayloadTooLarge(
+                f"The request body is larger than {max_bytes} bytes.", code="payload_too_large"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -120,6 +122,7 @@ async def parse_json(request: Request, model: type[Model], max_bytes: int) -> Mo
         return model.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        # Report what the client can fix first: a bad document before a bad field in it.
-        errors.sort(key=lambda e: (e["type"] != "json_invalid", e["type"] == "missing"))
+        # Report a bad document before a bad field, and the most specific branch of a union
+        # (`image[1]` rather than `image`).
+        errors.sort(key=lambda e: (e["type"] != "json_invalid", e["type"] == "missing", -len(e["loc"])))
         raise _to_invalid_request(errors[0]) from None

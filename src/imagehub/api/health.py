@@ -30,5 +30,6 @@ async def readyz(request: Request) -> Response:
         checks["database"] = f"error: {type(exc).__name__}"
     checks["store"] = "ok" if request.app.state.store.writable() else "error: not writable"
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )

@@ -19,8 +19,18 @@ router = APIRouter(tags=["images"])
 
 _ERROR_SCHEMA = {
     "description": "OpenAI error shape",
-    "content": {"application/json": {"example": {"error": {"message": "...", "type": "invalid_request_error",
-                                                            "param": "size", "code": "invalid_value"}}}},
+    "content": {
+        "application/json": {
+            "example": {
+                "error": {
+                    "message": "...",
+                    "type": "invalid_request_error",
+                    "param": "size",
+                    "code": "invalid_value",
+                }
+            }
+        }
+    },
 }
 _REQUEST_BODY: dict[str, Any] = {
     "requestBody": {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 
-class JsonResponse(Response):
-    media_type = "application/json"
+class JsonResponse(JSONResponse):
+    """Same as JSONResponse, encoded with orjson (several times faster on big payloads)."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from imagehub.protocol import ImageGenerationRequest
 from imagehub.catalog import Catalog, ModelSpec
-from imagehub.inputs import decode_input_images
 from imagehub.errors import InvalidRequest
+from imagehub.inputs import decode_input_images
 from imagehub.jobs import ImageJob
+from imagehub.protocol import ImageGenerationRequest
 
 DEFAULT_MODEL = "dall-e-2"
 MAX_N = 10
@@ -96,10 +96,15 @@ def _check_unsupported_fields(spec: ModelSpec, req: ImageGenerationRequest) -> N
                 message = f"'{name}' is not supported by {spec.name}."
             raise _invalid(name, message, code="unsupported_parameter")
     if req.stream:
-        raise _invalid("stream", "Streaming image generation is not supported by this hub.", "unsupported_parameter")
+        raise _invalid(
+            "stream", "Streaming image generation is not supported by this hub.", "unsupported_parameter"
+        )
     if req.partial_images is not None:
-        raise _invalid("partial_images", "'partial_images' only applies to streaming, which is not supported.",
-                       "unsupported_parameter")
+        raise _invalid(
+            "partial_images",
+            "'partial_images' only applies to streaming, which is not supported.",
+            "unsupported_parameter",
+        )
 
 
 def _resolve_quality(spec: ModelSpec, quality: str | None) -> str | None:
@@ -110,7 +115,9 @@ def _resolve_quality(spec: ModelSpec, quality: str | None) -> str | None:
     return quality
 
 
-def _resolve_output(spec: ModelSpec, req: ImageGenerationRequest, background: str | None) -> tuple[str, int | None]:
+def _resolve_output(
+    spec: ModelSpec, req: ImageGenerationRequest, background: str | None
+) -> tuple[str, int | None]:
     output_format = req.output_format or spec.output_formats[0]
     _check_choice(spec, "output_format", output_format, spec.output_formats)
     compression = req.output_compression

@@ -16,8 +16,16 @@ from imagehub.providers.sandbox_render import render
 
 def _seed(job: ImageJob, index: int) -> int:
     parts = [
-        job.spec.name, job.prompt, job.size, job.quality, job.style, job.background,
-        job.output_format, job.output_compression, job.n, index,
+        job.spec.name,
+        job.prompt,
+        job.size,
+        job.quality,
+        job.style,
+        job.background,
+        job.output_format,
+        job.output_compression,
+        job.n,
+        index,
     ]
     material = "\x1f".join(str(part) for part in parts).encode()
     for image in job.images:
@@ -60,7 +68,9 @@ class SandboxProvider:
         ]
         datas = await asyncio.gather(*renders)
         revised = job.prompt if job.spec.revises_prompt else None
-        images = [GeneratedImage(format=job.output_format, data=data, revised_prompt=revised) for data in datas]
+        images = [
+            GeneratedImage(format=job.output_format, data=data, revised_prompt=revised) for data in datas
+        ]
         return GenerationResult(images=images, provider=self.name, sandbox=True)
 
     async def close(self) -> None:

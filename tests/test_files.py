@@ -1,0 +1,154 @@
+"""Signed image URLs: fetch without a key, and refuse tampering, expiry and path tricks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import openai
+import pytest
+
+from tests.hub import Hub, cli, create_key
+
+
+def _generate_url(sdk: openai.OpenAI, prompt: str = "a signed image") -> str:
+    result = sdk.images.generate(prompt=prompt, size="256x256", response_format="url")
+    assert result.data is not None and result.data[0].url
+    return result.data[0].url
+
+
+def _parts(url: str) -> tuple[str, str, str]:
+    split = urlsplit(url)
+    query = parse_qs(split.query)
+    return split.path, query["expires"][0], query["signature"][0]
+
+
+def test_url_serves_png_without_a_key(sdk: openai.OpenAI) -> None:
+    response = httpx.get(_generate_url(sdk))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+    assert "max-age=" in response.headers["cache-control"]
+
+
+def test_url_expiry_is_an_hour_by_default(sdk: openai.OpenAI) -> None:
+    _, expires, _ = _parts(_generate_url(sdk))
+    assert abs(int(expires) - time.time() - 3600) < 60
+
+
+def test_tampered_signature_is_403(hub: Hub, sdk: openai.OpenAI) -> None:
+    path, expires, signature = _parts(_generate_url(sdk))
+    flipped = ("0" if signature[0] != "0" else "1") + signature[1:]
+    for query in (
+        f"expires={expires}&signature={flipped}",
+        f"expires={expires}",
+        "",
+        f"expires={int(expires) + 999}&signature={signature}",
+        f"expires=abc&signature={signature}",
+    ):
+        response = httpx.get(f"{hub.url}{path}?{query}")
+        assert response.status_code == 403, query
+        assert response.json()["error"]["code"] == "invalid_signature"
+
+
+def test_signature_for_one_file_does_not_open_another(hub: Hub, sdk: openai.OpenAI) -> None:
+    path_a, expires_a, signature_a = _parts(_generate_url(sdk, "first"))
+    path_b, _, _ = _parts(_generate_url(sdk, "second"))
+    response = httpx.get(f"{hub.url}{path_b}?expires={expires_a}&signature={signature_a}")
+    assert response.status_code == 403
+    assert path_a != path_b
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nothing.png",
+        "..%2F..%2Fsecret.key",
+        "%2e%2e%2fimagehub.db",
+        "1795554522-hhp_R0EwK3g_roKXXhjkuA.exe",
+        "1795554522-hhp_R0EwK3g_roKXXhjkuA.png.png",
+    ],
+)
+def test_malformed_names_are_404(hub: Hub, name: str) -> None:
+    response = httpx.get(f"{hub.url}/api/images/files/{name}?expires=1&signature=00")
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_path_traversal_outside_files_is_404(hub: Hub) -> None:
+    response = httpx.get(f"{hub.url}/api/images/files/../../secret.key")
+    assert response.status_code == 404
+
+
+def test_well_formed_unknown_name_with_valid_signature_is_404(hub: Hub, sdk: openai.OpenAI) -> None:
+    path, expires, signature = _parts(_generate_url(sdk))
+    name = path.rsplit("/", 1)[1]
+    (hub.data_dir / "images" / name.split("-", 1)[1][:2] / name).unlink()
+    response = httpx.get(f"{hub.url}{path}?expires={expires}&signature={signature}")
+    assert response.status_code == 404
+
+
+@pytest.fixture(scope="module")
+def short_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, str]]:
+    """A hub whose URLs live two seconds and whose sweeper runs every half second."""
+    data_dir = tmp_path_factory.mktemp("short") / "data"
+    hub = Hub(
+        data_dir,
+        env={
+            "IMAGEHUB_URL_TTL_SECONDS": "2",
+            "IMAGEHUB_SWEEP_INTERVAL_SECONDS": "0.5",
+            "IMAGEHUB_PUBLIC_URL": "https://images.example.test/",
+        },
+    ).start()
+    yield hub, create_key(data_dir, "short", sandbox=True)
+    hub.stop()
+
+
+def _files(data_dir: Path) -> list[Path]:
+    return [path for path in (data_dir / "images").rglob("*") if path.is_file()]
+
+
+def test_public_url_setting_builds_the_links(short_hub: tuple[Hub, str]) -> None:
+    hub, key = short_hub
+    client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=key, max_retries=0)
+    result = client.images.generate(prompt="public", size="256x256")
+    assert result.data is not None and (result.data[0].url or "").startswith(
+        "https://images.example.test/api/images/files/"
+    )
+
+
+def test_expired_url_is_410_and_the_sweeper_deletes_the_file(short_hub: tuple[Hub, str]) -> None:
+    hub, key = short_hub
+    client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=key, max_retries=0)
+    result = client.images.generate(prompt="fleeting", size="256x256", n=2)
+    assert result.data is not None
+    path, expires, signature = _parts(result.data[0].url or "")
+    local = f"{hub.url}{path}?expires={expires}&signature={signature}"
+    assert httpx.get(local).status_code == 200
+    assert len(_files(hub.data_dir)) >= 2
+    time.sleep(3.2)
+    response = httpx.get(local)
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "url_expired"
+    assert _files(hub.data_dir) == [], "the background sweeper removed expired files"
+
+
+def test_gc_command_removes_expired_files(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    hub = Hub(
+        data_dir, env={"IMAGEHUB_URL_TTL_SECONDS": "5", "IMAGEHUB_SWEEP_INTERVAL_SECONDS": "3600"}
+    ).start()
+    try:
+        key = create_key(data_dir, "gc", sandbox=True)
+        client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=key, max_retries=0)
+        client.images.generate(prompt="to be collected", size="256x256", n=3)
+        assert len(_files(data_dir)) == 3
+        assert "Removed 0" in cli(data_dir, "gc").stdout, "nothing is removed before expiry"
+        time.sleep(5.5)
+        assert "Removed 3" in cli(data_dir, "gc").stdout
+        assert _files(data_dir) == []
+    finally:
+        hub.stop()
