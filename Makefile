@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck check install install-dev bench clean
+.PHONY: run test lint typecheck check fmt install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/imagehub serve --host $(HOST) --port $(PORT)
 
+# The whole suite: lint, types, then every test against a real hub.
 test: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install-dev
@@ -37,6 +40,10 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+fmt: install-dev
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
