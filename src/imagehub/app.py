@@ -12,13 +12,14 @@ from fastapi import FastAPI
 from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
 from imagehub.accounts.keys import KeyStore
-from imagehub.api import files, health, images
+from imagehub.api import files, health, images, models
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
+from imagehub.deployments import load_config
 from imagehub.generation import GenerationService
-from imagehub.routing import Router
+from imagehub.providers.registry import build_router
 from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
 
 log = logging.getLogger("imagehub")
@@ -45,8 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(engine)
         store = FileStore(settings.images_dir)
         signer = UrlSigner(load_or_create_secret(settings.secret_path))
-        router = Router()
+        catalog = load_catalog()
+        router = build_router(load_config(catalog, settings.config_file))
         app.state.settings = settings
+        app.state.catalog = catalog
+        app.state.router = router
         app.state.engine = engine
         app.state.keys = KeyStore(sessionmaker(engine))
         app.state.store = store
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(images.router)
     app.include_router(files.router)
+    app.include_router(models.router)
     app.include_router(health.router)
     return app
 

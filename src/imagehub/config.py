@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(default=3600, ge=1, description="How long signed image URLs stay valid.")
     sweep_interval_seconds: float = Field(default=300.0, gt=0, description="How often expired images go.")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body accepted.")
+    config_file: Path | None = Field(
+        default=None,
+        description="TOML file with [[deployments]] and [routing]; when set, OPENAI_*/GEMINI_* are ignored.",
+    )
     trusted_proxies: str | None = Field(
         default=None,
         description="Comma-separated proxy IPs whose X-Forwarded-* headers are honoured; unset trusts none.",

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from imagehub.accounts.keys import KeyInfo
 from imagehub.catalog import Catalog
 from imagehub.catalog.validate import validate_generation
-from imagehub.jobs import GeneratedImage, ImageJob
+from imagehub.errors import InvalidRequest
+from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.routing import Router
 from imagehub.storage import FileStore, StoredImage, UrlSigner
@@ -43,6 +44,12 @@ class GenerationService:
         self, request: ImageGenerationRequest, key: KeyInfo, base_url: str
     ) -> GenerationOutcome:
         job = validate_generation(self.catalog, request)
+        if any(image.data is None for image in job.images):
+            raise InvalidRequest(
+                "Image URLs in 'image' are not fetched yet; send the image as base64 or a data: URI.",
+                param="image",
+                code="unsupported_image_source",
+            )
         created = int(time.time())
         result = await self.router.generate(job, sandbox=key.sandbox)
         if job.response_format == "url":
@@ -54,7 +61,7 @@ class GenerationService:
             data=data,
             sandbox=result.sandbox,
             provider=result.provider,
-            echo=_echo(job, result.usage),
+            echo=_echo(job, result),
         )
 
     async def _store_all(self, images: list[GeneratedImage], base_url: str) -> list[dict[str, str]]:
@@ -86,8 +93,11 @@ def _b64_item(image: GeneratedImage) -> dict[str, str]:
     return entry
 
 
-def _echo(job: ImageJob, usage: dict[str, object] | None) -> dict[str, object]:
-    """GPT image models echo the parameters they used, as OpenAI's response does."""
+def _echo(job: ImageJob, result: GenerationResult) -> dict[str, object]:
+    """GPT image models echo the parameters they used, as OpenAI's response does.
+
+    The upstream's own report wins; the sandbox's is derived from the job.
+    """
     if not job.spec.reports_echo:
         return {}
     echo: dict[str, object] = {
@@ -96,6 +106,7 @@ def _echo(job: ImageJob, usage: dict[str, object] | None) -> dict[str, object]:
         "size": f"{job.width}x{job.height}",
         "quality": job.quality if job.quality in ("low", "medium", "high") else "medium",
     }
-    if usage is not None:
-        echo["usage"] = usage
+    echo.update(result.echo or {})
+    if result.usage is not None:
+        echo["usage"] = result.usage
     return echo

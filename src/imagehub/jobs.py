@@ -64,3 +64,4 @@ class GenerationResult:
     provider: str
     sandbox: bool = False
     usage: dict[str, object] | None = None
+    echo: dict[str, object] | None = None  # parameters the upstream reports it used

@@ -1,46 +1,165 @@
-"""Choose who serves a job: the sandbox for sandbox keys, else a configured deployment."""
+"""Choose who serves a job, retry what is worth retrying, fall over, and cool failing ones down.
+
+Sandbox keys always get the sandbox engine. Live keys get the deployments configured for the
+model, tried in weighted-random order; each gets `max_retries` extra attempts with jittered
+exponential backoff (or the upstream's Retry-After), and a deployment that keeps failing sits out
+a cooldown before one probe request lets it back in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from imagehub.errors import ServiceUnavailable
+from imagehub.circuit import CircuitBreaker
+from imagehub.deployments import RoutingPolicy
+from imagehub.errors import HubError, ServiceUnavailable
 from imagehub.jobs import GenerationResult, ImageJob
 from imagehub.providers.base import ImageProvider
+from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 from imagehub.providers.sandbox import SandboxProvider
+
+log = logging.getLogger("imagehub.routing")
+
+
+class UpstreamError(HubError):
+    """What the client sees when the upstreams could not deliver."""
+
+    type = "server_error"
+
+
+class UpstreamRejected(HubError):
+    """An upstream's own verdict on the request (e.g. content policy), passed on unchanged."""
+
+    def __init__(self, fault: ClientFault) -> None:
+        super().__init__(fault.message, param=fault.param, code=fault.code, status=fault.status)
+        self.type = fault.type
+
+
+@dataclass
+class Route:
+    """One deployment's provider, its weight and its breaker."""
+
+    provider: ImageProvider
+    models: frozenset[str]
+    weight: float
+    breaker: CircuitBreaker
 
 
 class Router:
-    """Maps a model to the providers that serve it.
-
-    `deployments` maps public model name to the providers configured for it, in preference order.
-    """
-
-    def __init__(self, deployments: Mapping[str, Sequence[ImageProvider]] | None = None) -> None:
+    def __init__(
+        self,
+        routes: Sequence[Route] = (),
+        policy: RoutingPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.sandbox = SandboxProvider()
-        self._deployments = {name: list(providers) for name, providers in (deployments or {}).items()}
+        self.routes = list(routes)
+        self.policy = policy or RoutingPolicy()
+        self._rng = rng or random.Random()
+
+    def candidates(self, model: str, pinned: str | None = None) -> list[Route]:
+        return [
+            route
+            for route in self.routes
+            if model in route.models and (pinned is None or route.provider.kind == pinned)
+        ]
 
     def serves(self, model: str) -> bool:
-        return bool(self._deployments.get(model))
+        return bool(self.candidates(model))
+
+    def _weighted_order(self, routes: list[Route]) -> list[Route]:
+        """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
+        return sorted(routes, key=lambda route: self._rng.random() ** (1.0 / route.weight), reverse=True)
 
     async def generate(self, job: ImageJob, *, sandbox: bool) -> GenerationResult:
         if sandbox:
             return await self.sandbox.generate(job)
-        candidates = [
-            provider
-            for provider in self._deployments.get(job.spec.name, [])
-            if job.provider is None or provider.name == job.provider
-        ]
+        candidates = self.candidates(job.spec.name, job.provider)
         if not candidates:
+            pin = f" through provider {job.provider!r}" if job.provider else ""
             raise ServiceUnavailable(
-                f"No provider is configured for model {job.spec.name!r} on this hub. "
+                f"No provider is configured for model {job.spec.name!r}{pin} on this hub. "
                 "Ask the operator to configure one, or use a sandbox key to test offline.",
                 param="model",
                 code="model_not_available",
             )
-        return await candidates[0].generate(job)
+        last: ProviderError | None = None
+        tried = 0
+        for route in self._weighted_order(candidates):
+            if not route.breaker.allows(time.monotonic()):
+                continue
+            tried += 1
+            try:
+                result = await self._attempts(route, job)
+            except ClientFault as fault:
+                route.breaker.release_probe()
+                raise UpstreamRejected(fault) from None
+            except (Retryable, DeploymentFault) as error:
+                route.breaker.record_failure(time.monotonic())
+                log.warning(
+                    "deployment %s failed for %s: %s", route.provider.name, job.spec.name, error.message
+                )
+                last = error
+                continue
+            except BaseException:
+                route.breaker.release_probe()
+                raise
+            route.breaker.record_success()
+            return result
+        if tried == 0:
+            now = time.monotonic()
+            wait = max(1, round(min(route.breaker.retry_in(now) for route in candidates)))
+            raise ServiceUnavailable(
+                f"Every deployment for {job.spec.name!r} is cooling down after failures. Retry in {wait}s.",
+                code="upstream_unavailable",
+                headers={"Retry-After": str(wait)},
+            )
+        raise _final_error(job, last, tried)
+
+    async def _attempts(self, route: Route, job: ImageJob) -> GenerationResult:
+        policy = self.policy
+        for attempt in range(policy.max_retries + 1):
+            try:
+                return await route.provider.generate(job)
+            except Retryable as error:
+                if attempt == policy.max_retries:
+                    raise
+                if error.retry_after is not None:
+                    if error.retry_after > policy.max_retry_after_seconds:
+                        raise  # waiting that long helps nobody: try the next deployment
+                    delay = error.retry_after
+                else:
+                    ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2**attempt)
+                    delay = self._rng.uniform(0, ceiling)  # full jitter
+                log.info(
+                    "retrying %s on %s in %.2fs (attempt %d): %s",
+                    job.spec.name,
+                    route.provider.name,
+                    delay,
+                    attempt + 2,
+                    error.message,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        for providers in self._deployments.values():
-            for provider in providers:
-                await provider.close()
+        for route in self.routes:
+            await route.provider.close()
+
+
+def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:
+    detail = last.message if last else "no answer"
+    prefix = f"The upstream for {job.spec.name!r} failed ({tried} deployment(s) tried). Last error: {detail}"
+    if isinstance(last, Retryable) and last.status == 429:
+        headers = {"Retry-After": str(max(1, round(last.retry_after or 1)))}
+        error = UpstreamError(prefix, code="upstream_rate_limited", status=429, headers=headers)
+        error.type = "rate_limit_error"
+        return error
+    if isinstance(last, Retryable) and last.timeout:
+        return UpstreamError(prefix, code="upstream_timeout", status=504)
+    return UpstreamError(prefix, code="upstream_error", status=502)

@@ -29,6 +29,7 @@ class ModelSpec:
     can_edit: bool = False
     revises_prompt: bool = False
     reports_echo: bool = False
+    upstream_response_format: bool = True
 
     def accepts(self, field_name: str) -> bool:
         return field_name in self.fields

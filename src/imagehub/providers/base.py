@@ -8,7 +8,8 @@ from imagehub.jobs import GenerationResult, ImageJob
 
 
 class ImageProvider(Protocol):
-    name: str
+    name: str  # the deployment's name, safe to log and show
+    kind: str  # the API it speaks: openai, google, sandbox; what `provider/model` pins
 
     async def generate(self, job: ImageJob) -> GenerationResult:
         """Make `job.n` images (editing `job.images` when given) or raise a HubError."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from imagehub.errors import InvalidRequest
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.providers.sandbox_render import render
 
@@ -42,15 +41,10 @@ def _footer(job: ImageJob, index: int) -> str:
 
 class SandboxProvider:
     name = "sandbox"
+    kind = "sandbox"
 
     async def generate(self, job: ImageJob) -> GenerationResult:
         source = job.images[0] if job.images else None
-        if source is not None and source.data is None:
-            raise InvalidRequest(
-                "The sandbox engine edits base64 images only; image URLs are not fetched yet.",
-                param="image",
-                code="unsupported_image_source",
-            )
         renders = [
             asyncio.to_thread(
                 render,

@@ -1,0 +1,140 @@
+"""Which upstream accounts serve which models: from environment variables or a TOML file.
+
+The common case needs no file: `OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL`) gives one
+OpenAI deployment serving every OpenAI model in the catalog, `GEMINI_API_KEY` one Google
+deployment. A TOML file (`IMAGEHUB_CONFIG_FILE`) describes several deployments per model with
+weights, and routing knobs; when a file is given, it is the whole truth.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from imagehub.catalog import Catalog
+
+PROVIDER_KINDS = ("openai", "google")
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta",
+}
+
+
+class ConfigError(ValueError):
+    """The operator's configuration cannot work; raised at start-up, never mid-request."""
+
+
+class Deployment(BaseModel):
+    """One upstream account or box: provider API + base URL + credential + the models it serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    provider: str
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    api_key_env: str | None = None
+    models: tuple[str, ...] = ()
+    weight: float = Field(default=1.0, gt=0)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    max_connections: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _known_provider(self) -> Deployment:
+        if self.provider not in PROVIDER_KINDS:
+            raise ValueError(f"provider must be one of {', '.join(PROVIDER_KINDS)}")
+        return self
+
+    @property
+    def url(self) -> str:
+        return (self.base_url or DEFAULT_BASE_URLS[self.provider]).rstrip("/")
+
+    def credential(self, environ: Mapping[str, str]) -> str | None:
+        if self.api_key:
+            return self.api_key
+        return environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class RoutingPolicy(BaseModel):
+    """Retries, backoff and cooldown: how hard to try before telling the client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_retries: int = Field(default=2, ge=0, le=10, description="Extra attempts per deployment.")
+    backoff_base_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=8.0, ge=0)
+    max_retry_after_seconds: float = Field(
+        default=30.0, ge=0, description="A longer Retry-After means: fall over instead of waiting."
+    )
+    failure_threshold: int = Field(default=3, ge=1, description="Consecutive failures before cooldown.")
+    cooldown_seconds: float = Field(default=30.0, gt=0)
+    max_cooldown_seconds: float = Field(default=300.0, gt=0)
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deployments: tuple[Deployment, ...] = ()
+    routing: RoutingPolicy = RoutingPolicy()
+
+
+def _from_environment(catalog: Catalog, environ: Mapping[str, str]) -> tuple[Deployment, ...]:
+    found = []
+    for kind, key_var, url_var in (
+        ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        ("google", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
+    ):
+        if environ.get(key_var) or environ.get(url_var):
+            models = tuple(spec.name for spec in catalog if kind in spec.providers)
+            found.append(
+                Deployment(
+                    name=kind,
+                    provider=kind,
+                    base_url=environ.get(url_var) or None,
+                    api_key_env=key_var,
+                    models=models,
+                )
+            )
+    return tuple(found)
+
+
+def _check_models(config: HubConfig, catalog: Catalog) -> None:
+    names = set()
+    for deployment in config.deployments:
+        if deployment.name in names:
+            raise ConfigError(f"deployment name {deployment.name!r} is used twice")
+        names.add(deployment.name)
+        for model in deployment.models:
+            spec = catalog.get(model)
+            if spec is None:
+                raise ConfigError(f"deployment {deployment.name!r}: unknown model {model!r}")
+            if deployment.provider not in spec.providers:
+                raise ConfigError(
+                    f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"
+                )
+
+
+def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
+    """Read the TOML file if given, else derive deployments from the environment."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        config = HubConfig(deployments=_from_environment(catalog, environ))
+    else:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            deployments = []
+            for entry in raw.get("deployments", []):
+                if "models" not in entry and entry.get("provider") in PROVIDER_KINDS:
+                    entry = {**entry, "models": [s.name for s in catalog if entry["provider"] in s.providers]}
+                deployments.append(entry)
+            config = HubConfig.model_validate({**raw, "deployments": deployments})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        except ValidationError as exc:
+            raise ConfigError(f"invalid configuration in {path}:\n{exc}") from exc
+    _check_models(config, catalog)
+    return config

@@ -1,0 +1,55 @@
+"""How a provider call failed, in terms the router can act on.
+
+The router retries `Retryable`, falls over on `DeploymentFault`, and passes `ClientFault`
+straight to the client: a 4xx the client caused must never be retried.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base: `message` is safe to show a client (no keys, no internal URLs)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ClientFault(ProviderError):
+    """The upstream rejected the request itself (bad parameter, content policy): pass it on."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        code: str | None = None,
+        param: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.param = param
+        self.type = type_
+
+
+class Retryable(ProviderError):
+    """Worth trying again: 429, 5xx, a dropped connection, a timeout or a garbled answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        timeout: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+        self.timeout = timeout
+
+
+class DeploymentFault(ProviderError):
+    """This deployment cannot serve us (bad credentials, unknown model there): try another."""

@@ -1,0 +1,124 @@
+"""OpenAI's images API, and any OpenAI-compatible upstream (LocalAI, vLLM-Omni, a second account).
+
+Generations are JSON; edits are multipart. We always ask DALL-E for base64 so that the hub either
+passes the string straight through (`b64_json`) or stores the bytes (`url`) without a second
+download; GPT image models answer base64 anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from imagehub.deployments import Deployment
+from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
+from imagehub.providers.errors import Retryable
+from imagehub.providers.http import UpstreamClient
+
+# Job attributes forwarded when the model accepts the field of the same name.
+_FORWARDED = ("quality", "style", "background", "output_format", "output_compression", "moderation", "user")
+_ECHO = ("background", "output_format", "size", "quality")
+
+
+def parse_openai_error(status: int, payload: Any) -> tuple[str, str | None, str | None]:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        param = error.get("param")
+        return (
+            str(error.get("message") or f"HTTP {status}"),
+            str(code) if code else None,
+            str(param) if param else None,
+        )
+    return f"HTTP {status}", None, None
+
+
+class OpenAIProvider:
+    kind = "openai"
+
+    def __init__(self, deployment: Deployment, api_key: str | None) -> None:
+        self.name = deployment.name
+        self._base = deployment.url
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = UpstreamClient(
+            label=f"deployment {deployment.name!r}",
+            timeout_seconds=deployment.timeout_seconds,
+            secrets=(api_key or "",),
+            max_connections=deployment.max_connections,
+        )
+
+    def _fields(self, job: ImageJob) -> dict[str, Any]:
+        fields: dict[str, Any] = {"model": job.spec.name, "prompt": job.prompt, "n": job.n, "size": job.size}
+        for name in _FORWARDED:
+            value = getattr(job, name)
+            if value is not None and job.spec.accepts(name):
+                fields[name] = value
+        if job.spec.upstream_response_format:
+            fields["response_format"] = "b64_json"
+        return fields
+
+    async def generate(self, job: ImageJob) -> GenerationResult:
+        fields = self._fields(job)
+        if job.is_edit:
+            payload = await self._client.request_json(
+                "POST",
+                f"{self._base}/images/edits",
+                headers=self._headers,
+                data=_multipart(fields, job),
+                parse_error=parse_openai_error,
+            )
+        else:
+            payload = await self._client.request_json(
+                "POST",
+                f"{self._base}/images/generations",
+                headers=self._headers,
+                json=fields,
+                parse_error=parse_openai_error,
+            )
+        return await self._result(payload, job)
+
+    async def _result(self, payload: Any, job: ImageJob) -> GenerationResult:
+        items = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(items, list) or not items:
+            raise Retryable(
+                f"deployment {self.name!r} answered without images.", status=502, code="upstream_bad_response"
+            )
+        fmt = payload.get("output_format") or job.output_format
+        images = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise Retryable(
+                    f"deployment {self.name!r} sent a malformed image entry.",
+                    status=502,
+                    code="upstream_bad_response",
+                )
+            revised = item.get("revised_prompt")
+            if isinstance(item.get("b64_json"), str):
+                images.append(GeneratedImage(format=fmt, b64=item["b64_json"], revised_prompt=revised))
+            elif isinstance(item.get("url"), str):
+                data = await self._client.download(item["url"])
+                images.append(GeneratedImage(format=fmt, data=data, revised_prompt=revised))
+            else:
+                raise Retryable(
+                    f"deployment {self.name!r} sent an image with no data.",
+                    status=502,
+                    code="upstream_bad_response",
+                )
+        echo = {key: payload[key] for key in _ECHO if key in payload}
+        usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
+        return GenerationResult(images=images, provider=self.name, usage=usage, echo=echo or None)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _multipart(fields: dict[str, Any], job: ImageJob) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, str(value))
+    field = "image" if len(job.images) == 1 else "image[]"
+    for index, image in enumerate(job.images):
+        fmt = image.format or "png"
+        form.add_field(field, image.data or b"", filename=f"image-{index}.{fmt}", content_type=f"image/{fmt}")
+    return form

@@ -1,0 +1,37 @@
+"""Build provider adapters from deployment configuration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from imagehub.circuit import CircuitBreaker
+from imagehub.deployments import Deployment, HubConfig
+from imagehub.providers.base import ImageProvider
+from imagehub.providers.google import GoogleProvider
+from imagehub.providers.openai import OpenAIProvider
+from imagehub.routing import Route, Router
+
+
+def build_provider(deployment: Deployment, environ: Mapping[str, str]) -> ImageProvider:
+    api_key = deployment.credential(environ)
+    if deployment.provider == "google":
+        return GoogleProvider(deployment, api_key)
+    return OpenAIProvider(deployment, api_key)
+
+
+def build_router(config: HubConfig, environ: Mapping[str, str] | None = None) -> Router:
+    environ = os.environ if environ is None else environ
+    policy = config.routing
+    routes = [
+        Route(
+            provider=build_provider(deployment, environ),
+            models=frozenset(deployment.models),
+            weight=deployment.weight,
+            breaker=CircuitBreaker(
+                policy.failure_threshold, policy.cooldown_seconds, policy.max_cooldown_seconds
+            ),
+        )
+        for deployment in config.deployments
+    ]
+    return Router(routes, policy)
