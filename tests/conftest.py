@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from tests.fakes import FakeGoogle, FakeOpenAI
 from tests.hub import Hub, create_key
 
 
@@ -44,3 +45,50 @@ def sdk(hub: Hub, keys: Keys) -> openai.OpenAI:
 def http(hub: Hub) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=hub.url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fake_google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+@dataclass
+class LiveHub:
+    hub: Hub
+    key: str
+
+    def sdk(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.hub.url}/api", api_key=self.key, max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def live(
+    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_google: FakeGoogle
+) -> Iterator[LiveHub]:
+    """A hub configured the common way: OPENAI_* and GEMINI_* environment variables, pointing at fakes."""
+    data_dir = tmp_path_factory.mktemp("live") / "data"
+    env = {
+        "OPENAI_BASE_URL": f"{fake_openai.url}/v1",
+        "OPENAI_API_KEY": fake_openai.api_key,
+        "GEMINI_BASE_URL": f"{fake_google.url}/v1beta",
+        "GEMINI_API_KEY": fake_google.api_key,
+    }
+    running = Hub(data_dir, env=env).start()
+    yield LiveHub(running, create_key(data_dir, "live", sandbox=False))
+    running.stop()
+
+
+@pytest.fixture
+def upstreams(fake_openai: FakeOpenAI, fake_google: FakeGoogle) -> Iterator[tuple[FakeOpenAI, FakeGoogle]]:
+    """Fresh request logs and fault queues for each test."""
+    fake_openai.reset()
+    fake_google.reset()
+    yield fake_openai, fake_google
+    assert not fake_openai.errors and not fake_google.errors, "a fake upstream itself crashed"

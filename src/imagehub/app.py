@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
 from imagehub.accounts.keys import KeyStore
-from imagehub.api import files, health, images, models
+from imagehub.api import aigne, files, health, images, models
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import load_catalog
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(aigne.router)
     return app
 
 

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file with [[deployments]] and [routing]; when set, OPENAI_*/GEMINI_* are ignored.",
     )
+    mount_point: str = Field(default="/", description="Path AIGNE clients are told the hub is mounted at.")
     trusted_proxies: str | None = Field(
         default=None,
         description="Comma-separated proxy IPs whose X-Forwarded-* headers are honoured; unset trusts none.",

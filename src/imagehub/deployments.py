@@ -3,7 +3,8 @@
 The common case needs no file: `OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL`) gives one
 OpenAI deployment serving every OpenAI model in the catalog, `GEMINI_API_KEY` one Google
 deployment. A TOML file (`IMAGEHUB_CONFIG_FILE`) describes several deployments per model with
-weights, and routing knobs; when a file is given, it is the whole truth.
+weights, and routing knobs; when a file is given, it is the whole truth. Local models (provider
+"local") exist only in the file: each such deployment names its one model and where its weights are.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from imagehub.catalog import Catalog
 
-PROVIDER_KINDS = ("openai", "google")
+REMOTE_KINDS = ("openai", "google")
+PROVIDER_KINDS = (*REMOTE_KINDS, "local")
+DEFAULT_QUALITY_STEPS = {"low": 1, "medium": 2, "high": 4}
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "google": "https://generativelanguage.googleapis.com/v1beta",
@@ -28,8 +32,50 @@ class ConfigError(ValueError):
     """The operator's configuration cannot work; raised at start-up, never mid-request."""
 
 
-class Deployment(BaseModel):
-    """One upstream account or box: provider API + base URL + credential + the models it serves."""
+class LocalEngineFields(BaseModel):
+    """What only a `local` deployment reads: where its weights are and how to run them."""
+
+    path: str | None = Field(default=None, description="A diffusers pipeline folder on disk.")
+    model_id: str | None = Field(
+        default=None,
+        description="A Hugging Face id, loaded from the local cache only (`imagehub models pull`).",
+    )
+    variant: str | None = Field(default=None, description="Weights variant, e.g. fp16.")
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?|mps)$")
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    steps: int = Field(default=1, ge=1, le=200, description="Denoising steps for quality auto.")
+    quality_steps: dict[Literal["low", "medium", "high"], int] = Field(
+        default_factory=lambda: dict(DEFAULT_QUALITY_STEPS), description="Steps per quality preset."
+    )
+    guidance: float = Field(
+        default=0.0, ge=0, le=50, description="Classifier-free guidance; 0 for turbo models."
+    )
+    strength: float = Field(
+        default=0.5, gt=0, le=1, description="How far an edit may depart from its source."
+    )
+    scheduler: str | None = Field(
+        default=None, description="A diffusers scheduler class name, e.g. LCMScheduler."
+    )
+    max_batch: int = Field(default=8, ge=1, le=64, description="Most images merged into one pipeline call.")
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="How long a batch waits to fill.")
+    queue_size: int = Field(default=64, ge=1, le=100_000, description="Requests waiting; beyond this, 503.")
+
+    @field_validator("quality_steps")
+    @classmethod
+    def _fill_presets(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(steps < 1 for steps in value.values()):
+            raise ValueError("every preset needs at least 1 step")
+        return {**DEFAULT_QUALITY_STEPS, **value}
+
+
+LOCAL_FIELDS = frozenset(LocalEngineFields.model_fields)
+
+
+class Deployment(LocalEngineFields):
+    """One upstream account or box: provider API + base URL + credential + the models it serves.
+
+    A `local` deployment is the hub's own engine instead: the local fields say what it loads.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,6 +93,14 @@ class Deployment(BaseModel):
     def _known_provider(self) -> Deployment:
         if self.provider not in PROVIDER_KINDS:
             raise ValueError(f"provider must be one of {', '.join(PROVIDER_KINDS)}")
+        if self.provider == "local":
+            if (self.path is None) == (self.model_id is None):
+                raise ValueError("a local deployment needs exactly one of path and model_id")
+            if len(self.models) != 1:
+                raise ValueError('a local deployment serves exactly one model: set models = ["NAME"]')
+        elif self.model_fields_set & LOCAL_FIELDS:
+            fields = ", ".join(sorted(self.model_fields_set & LOCAL_FIELDS))
+            raise ValueError(f'{fields}: only for provider = "local"')
         return self
 
     @property
@@ -70,7 +124,9 @@ class RoutingPolicy(BaseModel):
     max_retry_after_seconds: float = Field(
         default=30.0, ge=0, description="A longer Retry-After means: fall over instead of waiting."
     )
-    failure_threshold: int = Field(default=3, ge=1, description="Consecutive failures before cooldown.")
+    failure_threshold: int = Field(
+        default=3, ge=1, description="Consecutive failed requests (each after its retries) before cooldown."
+    )
     cooldown_seconds: float = Field(default=30.0, gt=0)
     max_cooldown_seconds: float = Field(default=300.0, gt=0)
 
@@ -128,7 +184,7 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
             deployments = []
             for entry in raw.get("deployments", []):
-                if "models" not in entry and entry.get("provider") in PROVIDER_KINDS:
+                if "models" not in entry and entry.get("provider") in REMOTE_KINDS:
                     entry = {**entry, "models": [s.name for s in catalog if entry["provider"] in s.providers]}
                 deployments.append(entry)
             config = HubConfig.model_validate({**raw, "deployments": deployments})

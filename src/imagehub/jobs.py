@@ -38,6 +38,7 @@ class ImageJob:
     moderation: str | None = None
     user: str | None = None
     images: tuple[InputImage, ...] = ()
+    seed: int | None = None  # extension field: reproducible output where the model supports it
 
     @property
     def is_edit(self) -> bool:

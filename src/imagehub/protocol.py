@@ -33,6 +33,11 @@ class ImageGenerationRequest(BaseModel):
     stream: bool | None = Field(default=None, description="Streaming is not supported; false or omitted.")
     partial_images: int | None = Field(default=None, description="Only meaningful with streaming.")
     user: str | None = None
+    seed: int | None = Field(
+        default=None,
+        description="imagehub extension: 0-4294967295 for reproducible output, on models that list it "
+        "(the local engine). Image i of a request uses seed + i.",
+    )
 
 
 class ImageData(BaseModel):

@@ -54,6 +54,12 @@ def _spec_from_table(name: str, table: dict[str, Any]) -> ModelSpec:
     spec = ModelSpec(name=name, aspect_ratios=aspect_ratios, **values)
     if spec.default_size not in spec.sizes:
         raise ValueError(f"catalog: {name}: default_size {spec.default_size!r} is not among its sizes")
+    if (spec.min_side is None) != (spec.max_side is None):
+        raise ValueError(f"catalog: {name}: min_side and max_side go together")
+    if spec.has_size_range:
+        for size in spec.sizes:
+            if not spec.size_in_range(*spec.pixel_size(size)):
+                raise ValueError(f"catalog: {name}: size {size!r} is outside its own range")
     return spec
 
 

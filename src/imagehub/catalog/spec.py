@@ -30,9 +30,27 @@ class ModelSpec:
     revises_prompt: bool = False
     reports_echo: bool = False
     upstream_response_format: bool = True
+    # A model that takes any size in a range (local diffusion models) sets these; `sizes` then
+    # lists the recommended ones and any WIDTHxHEIGHT with both sides in range is accepted too.
+    min_side: int | None = None
+    max_side: int | None = None
+    side_multiple: int = 1
 
     def accepts(self, field_name: str) -> bool:
         return field_name in self.fields
+
+    @property
+    def has_size_range(self) -> bool:
+        return self.min_side is not None and self.max_side is not None
+
+    def size_in_range(self, width: int, height: int) -> bool:
+        """Whether an arbitrary size fits the model's range; always false without a range."""
+        if self.min_side is None or self.max_side is None:
+            return False
+        return all(
+            self.min_side <= side <= self.max_side and side % self.side_multiple == 0
+            for side in (width, height)
+        )
 
     def pixel_size(self, size: str) -> tuple[int, int]:
         """Width and height for an allowed size; `auto` resolves to the model's usual size."""

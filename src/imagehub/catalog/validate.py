@@ -6,6 +6,7 @@ without reading our docs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from imagehub.catalog import Catalog, ModelSpec
@@ -29,7 +30,11 @@ _OPTIONAL_FIELDS = (
     "moderation",
     "user",
     "image",
+    "seed",
 )
+
+MAX_SEED = 2**32 - 1
+_SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 
 
 def _listing(values: Sequence[str]) -> str:
@@ -46,6 +51,29 @@ def _check_choice(spec: ModelSpec, param: str, value: str, allowed: Sequence[str
             param,
             f"Invalid value for '{param}': {value!r}. {spec.name} supports: {_listing(allowed)}.",
         )
+
+
+def _check_size(spec: ModelSpec, size: str) -> tuple[int, int]:
+    """A listed size, or for a model with a size range any WIDTHxHEIGHT inside it; never resized."""
+    if not spec.has_size_range:
+        _check_choice(spec, "size", size, spec.sizes)
+        return spec.pixel_size(size)
+    if size in spec.sizes:
+        return spec.pixel_size(size)
+    match = _SIZE.match(size)
+    if match and spec.size_in_range(int(match[1]), int(match[2])):
+        return int(match[1]), int(match[2])
+    multiple = f", multiples of {spec.side_multiple}" if spec.side_multiple > 1 else ""
+    raise _invalid(
+        "size",
+        f"Invalid value for 'size': {size!r}. {spec.name} takes WIDTHxHEIGHT with each side from "
+        f"{spec.min_side} to {spec.max_side}{multiple} (for example {_listing(spec.sizes)}).",
+    )
+
+
+def _check_seed(seed: int | None) -> None:
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise _invalid("seed", f"'seed' must be from 0 to {MAX_SEED}; got {seed}.")
 
 
 def resolve_model(catalog: Catalog, requested: str | None) -> tuple[ModelSpec, str | None]:
@@ -146,8 +174,8 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
     _check_n(spec, n)
 
     size = req.size if req.size is not None else spec.default_size
-    _check_choice(spec, "size", size, spec.sizes)
-    width, height = spec.pixel_size(size)
+    width, height = _check_size(spec, size)
+    _check_seed(req.seed)
 
     quality = _resolve_quality(spec, req.quality)
     style = req.style if req.style is not None else spec.default_style
@@ -176,4 +204,5 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
         moderation=req.moderation,
         user=req.user,
         images=images,
+        seed=req.seed,
     )

@@ -14,7 +14,7 @@ from typing import Any
 from imagehub.deployments import Deployment
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.providers.errors import ClientFault, DeploymentFault, Retryable
-from imagehub.providers.http import UpstreamClient
+from imagehub.providers.http import UpstreamClient, UpstreamErrorInfo
 
 _BLOCKING_FINISH = {
     "SAFETY",
@@ -29,16 +29,15 @@ _BLOCKING_FINISH = {
 _FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 
 
-def parse_google_error(status: int, payload: Any) -> tuple[str, str | None, str | None]:
+def parse_google_error(status: int, payload: Any) -> UpstreamErrorInfo:
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
-        return f"HTTP {status}", None, None
-    message = str(error.get("message") or f"HTTP {status}")
+        return UpstreamErrorInfo(f"HTTP {status}")
     code = str(error.get("status") or "").lower() or None
     for detail in error.get("details") or []:
         if isinstance(detail, dict) and detail.get("reason") == "API_KEY_INVALID":
             code = "api_key_invalid"
-    return message, code, None
+    return UpstreamErrorInfo(str(error.get("message") or f"HTTP {status}"), code)
 
 
 def _blocked(reason: str) -> ClientFault:

@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -13,8 +14,18 @@ import orjson
 
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 
-# Per-message parts that identify an upstream's own error, keyed by provider style.
-ErrorParser = Callable[[int, Any], tuple[str, str | None, str | None]]
+
+@dataclass(frozen=True, slots=True)
+class UpstreamErrorInfo:
+    """An upstream's error body, read by the provider that knows its shape."""
+
+    message: str
+    code: str | None = None
+    param: str | None = None
+    type: str | None = None
+
+
+ErrorParser = Callable[[int, Any], UpstreamErrorInfo]
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -116,8 +127,8 @@ class UpstreamClient:
     def _classify(
         self, status: int, payload: Any, retry_after: float | None, parse_error: ErrorParser
     ) -> ProviderError:
-        message, code, param = parse_error(status, payload)
-        message = self.redact(message or f"HTTP {status}")
+        info = parse_error(status, payload)
+        message, code = self.redact(info.message or f"HTTP {status}"), info.code
         if status == 429 or status >= 500 or status == 408:
             return Retryable(f"{self.label}: {message}", status=status, code=code, retry_after=retry_after)
         if status in (401, 403, 404):
@@ -125,7 +136,13 @@ class UpstreamClient:
             return DeploymentFault(
                 f"{self.label} refused the hub ({status}): {message}", status=status, code=code
             )
-        return ClientFault(message, status=status if 400 <= status < 500 else 400, code=code, param=param)
+        return ClientFault(
+            message,
+            status=status if 400 <= status < 500 else 400,
+            code=code,
+            param=info.param,
+            type_=info.type or "invalid_request_error",
+        )
 
     async def download(self, url: str) -> bytes:
         """Fetch an image an OpenAI-compatible upstream answered with a URL instead of base64."""
@@ -153,4 +170,4 @@ class UpstreamClient:
             await self._session.close()
 
 
-__all__ = ["ErrorParser", "ProviderError", "UpstreamClient", "parse_retry_after"]
+__all__ = ["ErrorParser", "ProviderError", "UpstreamClient", "UpstreamErrorInfo", "parse_retry_after"]

@@ -14,24 +14,23 @@ import aiohttp
 from imagehub.deployments import Deployment
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.providers.errors import Retryable
-from imagehub.providers.http import UpstreamClient
+from imagehub.providers.http import UpstreamClient, UpstreamErrorInfo
 
 # Job attributes forwarded when the model accepts the field of the same name.
 _FORWARDED = ("quality", "style", "background", "output_format", "output_compression", "moderation", "user")
 _ECHO = ("background", "output_format", "size", "quality")
 
 
-def parse_openai_error(status: int, payload: Any) -> tuple[str, str | None, str | None]:
+def parse_openai_error(status: int, payload: Any) -> UpstreamErrorInfo:
     error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        code = error.get("code")
-        param = error.get("param")
-        return (
-            str(error.get("message") or f"HTTP {status}"),
-            str(code) if code else None,
-            str(param) if param else None,
-        )
-    return f"HTTP {status}", None, None
+    if not isinstance(error, dict):
+        return UpstreamErrorInfo(f"HTTP {status}")
+
+    def text(key: str) -> str | None:
+        value = error.get(key)
+        return str(value) if value else None
+
+    return UpstreamErrorInfo(text("message") or f"HTTP {status}", text("code"), text("param"), text("type"))
 
 
 class OpenAIProvider:
