@@ -6,15 +6,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
+from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
-from imagehub.api import aigne, files, health, images, models
+from imagehub.accounts.ledger import Ledger
+from imagehub.accounts.ratelimit import create_rate_limiter
+from imagehub.api import admin, aigne, files, health, images, models, usage
 from imagehub.api.errors import install_error_handlers
+from imagehub.api.middleware import RequestIdMiddleware
 from imagehub.api.responses import JsonResponse
+from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 from imagehub.deployments import load_config
@@ -25,15 +31,28 @@ from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
 log = logging.getLogger("imagehub")
 
 
-async def _sweep_forever(store: FileStore, interval: float) -> None:
-    """Delete expired images in the background so storage never grows without bound."""
+async def _maintain_forever(
+    store: FileStore, ledger: Ledger, idempotency: IdempotencyStore, interval: float, stale_after: timedelta
+) -> None:
+    """Housekeeping so nothing grows without bound or stays stuck.
+
+    Expired images go; reservations left pending by a crashed process are released (their
+    requests never answered anyone); idempotency records older than 24 h are purged.
+    """
     while True:
         try:
             removed = await asyncio.to_thread(store.sweep)
-            if removed:
-                log.info("sweeper removed %d expired image(s)", removed)
+            recovered = await ledger.recover_stale(stale_after)
+            purged = await idempotency.purge_expired()
+            if removed or recovered or purged:
+                log.info(
+                    "maintenance: %d expired image(s), %d stale reservation(s), %d idempotency record(s)",
+                    removed,
+                    recovered,
+                    purged,
+                )
         except Exception:
-            log.exception("sweeper failed; will retry")
+            log.exception("maintenance failed; will retry")
         await asyncio.sleep(interval)
 
 
@@ -44,28 +63,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.effective_database_url)
         await migrate(engine)
+        sessions = sessionmaker(engine)
         store = FileStore(settings.images_dir)
         signer = UrlSigner(load_or_create_secret(settings.secret_path))
         catalog = load_catalog()
-        router = build_router(load_config(catalog, settings.config_file))
+        config = load_config(catalog, settings.config_file)
+        router = build_router(config)
+        ledger = Ledger(sessions)
+        idempotency = IdempotencyStore(sessions)
+        rate_limiter = create_rate_limiter(settings.redis_url)
         app.state.settings = settings
         app.state.catalog = catalog
         app.state.router = router
         app.state.engine = engine
-        app.state.keys = KeyStore(sessionmaker(engine))
+        app.state.sessions = sessions
+        app.state.keys = KeyStore(sessions)
         app.state.store = store
         app.state.signer = signer
+        app.state.idempotency = idempotency
+        app.state.rate_limiter = rate_limiter
         app.state.generation = GenerationService(
-            load_catalog(), router, store, signer, settings.url_ttl_seconds
+            catalog,
+            router,
+            store,
+            signer,
+            settings.url_ttl_seconds,
+            ledger,
+            PriceBook.from_config(config.billing),
         )
-        sweeper = asyncio.create_task(_sweep_forever(store, settings.sweep_interval_seconds))
+        maintenance = asyncio.create_task(
+            _maintain_forever(
+                store,
+                ledger,
+                idempotency,
+                settings.sweep_interval_seconds,
+                timedelta(seconds=settings.stale_reservation_seconds),
+            )
+        )
         try:
             yield
         finally:
-            sweeper.cancel()
+            maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+                await maintenance
             await router.close()
+            await rate_limiter.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -76,10 +118,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JsonResponse,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(images.router)
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(usage.router)
+    app.include_router(admin.router)
     app.include_router(aigne.router)
     return app
 

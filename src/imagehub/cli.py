@@ -1,8 +1,7 @@
-"""The `imagehub` command: serve, keys, gc and generate."""
+"""The `imagehub` command: serve, keys, gc, generate and models."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import sys
@@ -13,25 +12,10 @@ from typing import Any
 import click
 import httpx
 
-from imagehub.accounts.db import create_engine, migrate, sessionmaker
-from imagehub.accounts.keys import KeyInfo, KeyStore, Mode
+from imagehub.accounts.keys import KeyInfo, KeyStore
+from imagehub.cli_accounts import keys, usage, with_keys
 from imagehub.config import Settings
 from imagehub.storage import FileStore
-
-
-async def _with_keys(action: Any) -> Any:
-    settings = Settings()
-    engine = create_engine(settings.effective_database_url)
-    try:
-        await migrate(engine)
-        return await action(KeyStore(sessionmaker(engine)))
-    finally:
-        await engine.dispose()
-
-
-def _describe(key: KeyInfo) -> str:
-    state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-    return f"{key.id}  {key.mode:<7}  {key.prefix}...  {state:<24}  {key.name}"
 
 
 @click.group()
@@ -58,7 +42,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         return await keys.create("first sandbox key", "sandbox")
 
     # Migrate once here, before any worker starts, so workers never race on the schema.
-    created = asyncio.run(_with_keys(bootstrap))
+    created = with_keys(bootstrap)
     if created is not None:
         _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
     trusted = settings.trusted_proxies
@@ -88,36 +72,8 @@ def _print_first_key(secret: str, base_url: str) -> None:
     )
 
 
-@main.group()
-def keys() -> None:
-    """Create, list and revoke API keys."""
-
-
-@keys.command("create")
-@click.option("--name", required=True, help="Who or what the key is for.")
-@click.option("--sandbox", is_flag=True, help="Served by the offline sandbox engine, never a paid model.")
-def keys_create(name: str, sandbox: bool) -> None:
-    mode: Mode = "sandbox" if sandbox else "live"
-    key, secret = asyncio.run(_with_keys(lambda store: store.create(name, mode)))
-    click.echo(f"Created {key.mode} key {key.id} ({key.name}). The secret is shown only once:", err=True)
-    click.echo(secret)
-
-
-@keys.command("list")
-def keys_list() -> None:
-    found: list[KeyInfo] = asyncio.run(_with_keys(lambda store: store.list()))
-    if not found:
-        click.echo("No keys yet. Create one with: imagehub keys create --name NAME [--sandbox]")
-    for key in found:
-        click.echo(_describe(key))
-
-
-@keys.command("revoke")
-@click.argument("key_id")
-def keys_revoke(key_id: str) -> None:
-    if not asyncio.run(_with_keys(lambda store: store.revoke(key_id))):
-        raise click.ClickException(f"No active key with id {key_id!r}.")
-    click.echo(f"Revoked {key_id}.")
+main.add_command(keys)
+main.add_command(usage)
 
 
 @main.command()
@@ -179,6 +135,60 @@ def generate(
             written.append(path)
     for path in written:
         click.echo(str(path))
+
+
+@main.group()
+def models() -> None:
+    """Weights for the local engine (provider "local")."""
+
+
+@models.command("pull")
+@click.argument("model_id")
+@click.option("--revision", default=None, help="Branch, tag or commit; the default branch when omitted.")
+@click.option(
+    "--variant", default=None, help="Fetch this weights variant (e.g. fp16) instead of full precision."
+)
+def models_pull(model_id: str, revision: str | None, variant: str | None) -> None:
+    """Download a diffusers pipeline (e.g. stabilityai/sd-turbo) into the Hugging Face cache.
+
+    The hub itself never downloads: a local deployment with `model_id` loads from this cache only.
+    """
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    except ImportError:
+        raise click.ClickException(
+            "Pulling models needs the local engine's libraries: pip install 'imagehub[local]'."
+        ) from None
+    # The diffusers layout only: configs and safetensors in component folders, never the
+    # multi-gigabyte single-file checkpoints many repos also carry at their root.
+    weights = f"*/*.{variant}.safetensors" if variant else "*/*.safetensors"
+    click.echo(f"Pulling {model_id} from the Hugging Face Hub ...", err=True)
+    try:
+        folder = snapshot_download(
+            model_id,
+            revision=revision,
+            allow_patterns=["model_index.json", "*/*.json", "*/*.txt", "*/*.model", weights],
+            ignore_patterns=None if variant else ["*/*.*.safetensors"],
+        )
+    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as exc:
+        raise click.ClickException(f"Cannot pull {model_id}: {exc}") from None
+    except Exception as exc:
+        raise click.ClickException(
+            f"Cannot pull {model_id}: {type(exc).__name__}: {exc}\n"
+            "This machine may have no internet access. Pull on one that has it and copy the folder "
+            'over, then point the deployment at it with `path = "..."`.'
+        ) from None
+    name = model_id.rsplit("/", 1)[-1].lower()
+    click.echo(
+        f"Pulled {model_id} to {folder}\n\n"
+        "Serve it with a deployment in the hub's TOML (IMAGEHUB_CONFIG_FILE):\n\n"
+        "[[deployments]]\n"
+        f'name = "local-{name}"\n'
+        'provider = "local"\n'
+        f'models = ["{name}"]\n'
+        f'model_id = "{model_id}"' + (f'\nvariant = "{variant}"' if variant else "")
+    )
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +19,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Holds the SQLite file, images and the secret.")
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy async URL; defaults to SQLite in data_dir."
+        default=None,
+        validation_alias=AliasChoices("IMAGEHUB_DATABASE_URL", "DATABASE_URL"),
+        description="postgresql://... or sqlite:///...; defaults to SQLite in data_dir.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMAGEHUB_REDIS_URL", "REDIS_URL"),
+        description="When set, rate limits are shared through Redis by every hub process.",
     )
     public_url: str | None = Field(
         default=None,
@@ -28,6 +35,9 @@ class Settings(BaseSettings):
     )
     url_ttl_seconds: int = Field(default=3600, ge=1, description="How long signed image URLs stay valid.")
     sweep_interval_seconds: float = Field(default=300.0, gt=0, description="How often expired images go.")
+    stale_reservation_seconds: float = Field(
+        default=1800.0, gt=0, description="A reservation pending this long belongs to a crashed process."
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body accepted.")
     config_file: Path | None = Field(
         default=None,
@@ -54,6 +64,13 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'imagehub.db').resolve()}"
+        """The URL with an async driver: plain postgresql:// and sqlite:/// URLs work as given."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'imagehub.db').resolve()}"
+        for plain, async_driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return async_driver + url[len(plain) :]
+        return url

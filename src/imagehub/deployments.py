@@ -21,7 +21,8 @@ from imagehub.catalog import Catalog
 
 REMOTE_KINDS = ("openai", "google")
 PROVIDER_KINDS = (*REMOTE_KINDS, "local")
-DEFAULT_QUALITY_STEPS = {"low": 1, "medium": 2, "high": 4}
+QualityPreset = Literal["low", "medium", "high"]
+DEFAULT_QUALITY_STEPS: dict[QualityPreset, int] = {"low": 1, "medium": 2, "high": 4}
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "google": "https://generativelanguage.googleapis.com/v1beta",
@@ -44,7 +45,7 @@ class LocalEngineFields(BaseModel):
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?|mps)$")
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     steps: int = Field(default=1, ge=1, le=200, description="Denoising steps for quality auto.")
-    quality_steps: dict[Literal["low", "medium", "high"], int] = Field(
+    quality_steps: dict[QualityPreset, int] = Field(
         default_factory=lambda: dict(DEFAULT_QUALITY_STEPS), description="Steps per quality preset."
     )
     guidance: float = Field(
@@ -62,7 +63,7 @@ class LocalEngineFields(BaseModel):
 
     @field_validator("quality_steps")
     @classmethod
-    def _fill_presets(cls, value: dict[str, int]) -> dict[str, int]:
+    def _fill_presets(cls, value: dict[QualityPreset, int]) -> dict[QualityPreset, int]:
         if any(steps < 1 for steps in value.values()):
             raise ValueError("every preset needs at least 1 step")
         return {**DEFAULT_QUALITY_STEPS, **value}

@@ -1,22 +1,42 @@
-"""The generation service: validate, route, store, and shape the result. No HTTP in here."""
+"""The generation service: validate, check the key's limits, reserve, route, store, settle.
+
+No HTTP in here. Every path out of `generate` leaves the ledger consistent: a reservation is
+settled for what was delivered, or released in full, and files already stored for a request
+that fails after all are deleted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import secrets
 import time
 from dataclasses import dataclass, field
 
 from imagehub.accounts.keys import KeyInfo
+from imagehub.accounts.ledger import Ledger, Reservation
+from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import Catalog
 from imagehub.catalog.validate import validate_generation
-from imagehub.errors import InvalidRequest
+from imagehub.errors import Forbidden, HubError, InvalidRequest
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.routing import Router
 from imagehub.storage import FileStore, StoredImage, UrlSigner
 
 FILES_PATH = "/api/images/files/"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who is asking, for the usage record: the request id and, for AIGNE clients, their DID."""
+
+    request_id: str = field(default_factory=new_request_id)
+    client_did: str | None = None
 
 
 @dataclass(slots=True)
@@ -27,22 +47,32 @@ class GenerationOutcome:
     data: list[dict[str, str]]
     sandbox: bool
     provider: str
+    output_format: str
     echo: dict[str, object] = field(default_factory=dict)
+    price_micros: int = 0
 
 
 class GenerationService:
     def __init__(
-        self, catalog: Catalog, router: Router, store: FileStore, signer: UrlSigner, url_ttl_seconds: int
+        self,
+        catalog: Catalog,
+        router: Router,
+        store: FileStore,
+        signer: UrlSigner,
+        url_ttl_seconds: int,
+        ledger: Ledger,
+        prices: PriceBook,
     ) -> None:
         self.catalog = catalog
         self.router = router
         self.store = store
         self.signer = signer
         self.url_ttl_seconds = url_ttl_seconds
+        self.ledger = ledger
+        self.prices = prices
 
-    async def generate(
-        self, request: ImageGenerationRequest, key: KeyInfo, base_url: str
-    ) -> GenerationOutcome:
+    def prepare(self, request: ImageGenerationRequest, key: KeyInfo) -> ImageJob:
+        """Validate against the catalog and the key's own limits; raises before anything is spent."""
         job = validate_generation(self.catalog, request)
         if any(image.data is None for image in job.images):
             raise InvalidRequest(
@@ -50,21 +80,95 @@ class GenerationService:
                 param="image",
                 code="unsupported_image_source",
             )
+        if key.allowed_models is not None and job.spec.name not in key.allowed_models:
+            raise Forbidden(
+                f"This key may not use {job.spec.name}. Allowed: {', '.join(key.allowed_models)}.",
+                param="model",
+                code="model_not_allowed",
+            )
+        if key.max_n is not None and job.n > key.max_n:
+            raise InvalidRequest(
+                f"'n' is {job.n}, but this key allows at most {key.max_n} images per request.",
+                param="n",
+                code="n_above_key_limit",
+            )
+        return job
+
+    async def generate(
+        self,
+        request: ImageGenerationRequest,
+        key: KeyInfo,
+        base_url: str,
+        context: RequestContext | None = None,
+    ) -> GenerationOutcome:
+        context = context or RequestContext()
+        try:
+            job = self.prepare(request, key)
+        except HubError as error:
+            await self.record_rejected(key, request.model or "dall-e-2", context, error)
+            raise
+        quote = 0 if key.sandbox else self.prices.quote(job)
+        reservation = await self.ledger.reserve(
+            request_id=context.request_id,
+            key_id=key.id,
+            amount=quote,
+            model=job.spec.name,
+            size=job.size,
+            quality=job.quality,
+            n=job.n,
+            client_did=context.client_did,
+        )
         created = int(time.time())
-        result = await self.router.generate(job, sandbox=key.sandbox)
-        if job.response_format == "url":
-            data = await self._store_all(result.images, base_url)
-        else:
-            data = [_b64_item(image) for image in result.images]
+        try:
+            result = await self.router.generate(job, sandbox=key.sandbox)
+        except BaseException as error:
+            await _release(self.ledger, reservation, error)
+            raise
+        stored: list[StoredImage] = []
+        try:
+            if job.response_format == "url":
+                stored = await self._store_all(result.images)
+                data = self._url_items(result.images, stored, base_url)
+            else:
+                data = [_b64_item(image) for image in result.images]
+            price = 0 if key.sandbox else self.prices.settle(job, result, quote)
+            echo = _echo(job, result)
+            await self.ledger.settle(
+                reservation,
+                price=price,
+                provider=result.provider,
+                n_delivered=len(result.images),
+                size=str(echo.get("size") or job.size),
+                quality=str(echo.get("quality") or job.quality or ""),
+            )
+        except BaseException as error:
+            for item in stored:
+                self.store.delete(item.name)
+            await _release(self.ledger, reservation, error, provider=result.provider)
+            raise
         return GenerationOutcome(
             created=created,
             data=data,
             sandbox=result.sandbox,
             provider=result.provider,
-            echo=_echo(job, result),
+            output_format=result.images[0].format if result.images else job.output_format,
+            echo=echo,
+            price_micros=price,
         )
 
-    async def _store_all(self, images: list[GeneratedImage], base_url: str) -> list[dict[str, str]]:
+    async def record_rejected(
+        self, key: KeyInfo, model: str, context: RequestContext, error: HubError
+    ) -> None:
+        await self.ledger.record_rejected(
+            request_id=context.request_id,
+            key_id=key.id,
+            model=model,
+            status_code=error.status,
+            error_code=error.code,
+            client_did=context.client_did,
+        )
+
+    async def _store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
         """Store every image or none: on any failure, files already written are removed."""
         expires = int(time.time()) + self.url_ttl_seconds
         stored: list[StoredImage] = []
@@ -76,6 +180,11 @@ class GenerationService:
             for item in stored:
                 self.store.delete(item.name)
             raise
+        return stored
+
+    def _url_items(
+        self, images: list[GeneratedImage], stored: list[StoredImage], base_url: str
+    ) -> list[dict[str, str]]:
         items = []
         for image, item in zip(images, stored, strict=True):
             entry = {"url": f"{base_url}{FILES_PATH}{item.name}?{self.signer.query(item.name, item.expires)}"}
@@ -83,6 +192,19 @@ class GenerationService:
                 entry["revised_prompt"] = image.revised_prompt
             items.append(entry)
         return items
+
+
+async def _release(
+    ledger: Ledger, reservation: Reservation, error: BaseException, provider: str | None = None
+) -> None:
+    """Refund in full; shielded so that a cancelled request still gives its money back."""
+    status = (
+        error.status
+        if isinstance(error, HubError)
+        else (499 if isinstance(error, asyncio.CancelledError) else 500)
+    )
+    code = error.code if isinstance(error, HubError) else type(error).__name__
+    await asyncio.shield(ledger.release(reservation, status_code=status, error_code=code, provider=provider))
 
 
 def _b64_item(image: GeneratedImage) -> dict[str, str]:

@@ -12,10 +12,19 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from imagehub.accounts.models import ApiKey
+from imagehub.accounts.models import ApiKey, CreditGrant
 
-Mode = Literal["live", "sandbox"]
-_PREFIXES: dict[str, str] = {"live": "ih-live-", "sandbox": "ih-sbx-"}
+Mode = Literal["live", "sandbox", "admin"]
+_PREFIXES: dict[str, str] = {"live": "ih-live-", "sandbox": "ih-sbx-", "admin": "ih-admin-"}
+LIMIT_FIELDS = (
+    "balance_micros",
+    "budget_micros",
+    "budget_period",
+    "allowed_models",
+    "max_n",
+    "rpm_limit",
+    "concurrency_limit",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +35,58 @@ class KeyInfo:
     mode: str
     created_at: datetime
     revoked_at: datetime | None
+    balance_micros: int | None = None
+    budget_micros: int | None = None
+    budget_period: str | None = None
+    allowed_models: tuple[str, ...] | None = None
+    max_n: int | None = None
+    rpm_limit: int | None = None
+    concurrency_limit: int | None = None
 
     @property
     def sandbox(self) -> bool:
         return self.mode == "sandbox"
 
+    @property
+    def admin(self) -> bool:
+        return self.mode == "admin"
+
     @classmethod
     def of(cls, row: ApiKey) -> KeyInfo:
-        return cls(row.id, row.name, row.prefix, row.mode, row.created_at, row.revoked_at)
+        models = tuple(m for m in row.allowed_models.split(",") if m) if row.allowed_models else None
+        return cls(
+            row.id,
+            row.name,
+            row.prefix,
+            row.mode,
+            row.created_at,
+            row.revoked_at,
+            row.balance_micros,
+            row.budget_micros,
+            row.budget_period,
+            models,
+            row.max_n,
+            row.rpm_limit,
+            row.concurrency_limit,
+        )
+
+    def public(self) -> dict[str, object]:
+        """The key as the admin API shows it: everything but the secret."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "mode": self.mode,
+            "created_at": int(self.created_at.timestamp()),
+            "revoked_at": int(self.revoked_at.timestamp()) if self.revoked_at else None,
+            "balance_micros": self.balance_micros,
+            "budget_micros": self.budget_micros,
+            "budget_period": self.budget_period,
+            "allowed_models": list(self.allowed_models or []) or None,
+            "max_n": self.max_n,
+            "rpm_limit": self.rpm_limit,
+            "concurrency_limit": self.concurrency_limit,
+        }
 
 
 def hash_secret(secret: str) -> str:
@@ -62,6 +115,40 @@ class KeyStore:
         async with self._sessions.begin() as session:
             session.add(row)
         return KeyInfo.of(row), secret
+
+    async def get(self, key_id: str) -> KeyInfo | None:
+        async with self._sessions() as session:
+            row = await session.get(ApiKey, key_id)
+        return KeyInfo.of(row) if row is not None else None
+
+    async def update_limits(self, key_id: str, changes: dict[str, Any]) -> KeyInfo | None:
+        """Set (or clear, with None) any of LIMIT_FIELDS; returns the updated key."""
+        values = {name: changes[name] for name in LIMIT_FIELDS if name in changes}
+        if "allowed_models" in values and values["allowed_models"] is not None:
+            values["allowed_models"] = ",".join(values["allowed_models"])
+        async with self._sessions.begin() as session:
+            if values:
+                await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(**values))
+            row = await session.get(ApiKey, key_id)
+        return KeyInfo.of(row) if row is not None else None
+
+    async def top_up(self, key_id: str, amount_micros: int, note: str | None = None) -> KeyInfo | None:
+        """Add credits (a key with no balance starts from zero) and record the grant."""
+        async with self._sessions.begin() as session:
+            changed = await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(balance_micros=func.coalesce(ApiKey.balance_micros, 0) + amount_micros)
+            )
+            if not changed.rowcount:
+                return None
+            session.add(
+                CreditGrant(
+                    key_id=key_id, amount_micros=amount_micros, note=note, created_at=datetime.now(UTC)
+                )
+            )
+            row = await session.get(ApiKey, key_id)
+        return KeyInfo.of(row) if row is not None else None
 
     async def list(self) -> list[KeyInfo]:
         async with self._sessions() as session:

@@ -109,13 +109,21 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def parse_json(request: Request, model: type[Model], max_bytes: int) -> Model:
+async def read_json_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body of a JSON request, after the content-type and size checks."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {content_type!r}.", code="unsupported_media_type"
         )
-    body = await read_body(request, max_bytes)
+    return await read_body(request, max_bytes)
+
+
+async def parse_json(request: Request, model: type[Model], max_bytes: int) -> Model:
+    return validate_json(await read_json_body(request, max_bytes), model)
+
+
+def validate_json(body: bytes, model: type[Model]) -> Model:
     if not body.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.", code="empty_body")
     try:

@@ -1,18 +1,25 @@
-"""POST /api/images/generations (also /v1/...): OpenAI's images API, served by the hub."""
+"""POST /api/images/generations (also /v1/...): OpenAI's images API, served by the hub.
+
+The route owns what is about HTTP: the key's rate limits (and their headers), Idempotency-Key
+replays, and rendering the ImagesResponse. The GenerationService does the rest.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagehub.accounts.idempotency import IdempotencyStore, StoredResponse, body_hash
 from imagehub.accounts.keys import KeyInfo
+from imagehub.accounts.ratelimit import RateLimiter, rate_limit_headers
 from imagehub.api.auth import require_key
-from imagehub.api.body import parse_json
-from imagehub.api.responses import JsonResponse
-from imagehub.generation import GenerationService
+from imagehub.api.body import read_json_body, validate_json
+from imagehub.errors import Forbidden, HubError
+from imagehub.generation import GenerationOutcome, GenerationService, RequestContext
 from imagehub.protocol import ImageGenerationRequest, ImagesResponse
 
 router = APIRouter(tags=["images"])
@@ -36,7 +43,16 @@ _REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": ImageGenerationRequest.model_json_schema()}},
-    }
+    },
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Retrying with the same key and body within 24 h returns the original response.",
+        }
+    ],
 }
 
 
@@ -47,16 +63,70 @@ def public_base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
-    settings = request.app.state.settings
-    body = await parse_json(request, ImageGenerationRequest, settings.max_body_bytes)
+def request_context(request: Request) -> RequestContext:
+    return RequestContext(
+        request_id=request.state.request_id, client_did=getattr(request.state, "client_did", None)
+    )
+
+
+async def generate_images(
+    request: Request, key: KeyInfo, body: ImageGenerationRequest
+) -> tuple[GenerationOutcome, dict[str, str]]:
+    """The shared path of every wire format: rate limits, then the service. Returns extra headers."""
     service: GenerationService = request.app.state.generation
-    outcome = await service.generate(body, key, public_base_url(request))
-    content: dict[str, object] = {"created": outcome.created, "data": outcome.data, **outcome.echo}
-    headers = {"x-imagehub-provider": outcome.provider}
+    context = request_context(request)
+    if key.admin:
+        raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        permit = await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
+    except HubError as error:
+        await service.record_rejected(key, body.model or "dall-e-2", context, error)
+        raise
+    try:
+        outcome = await service.generate(body, key, public_base_url(request), context)
+    finally:
+        await permit.release()
+    headers = {"x-imagehub-provider": outcome.provider, **rate_limit_headers(permit.state)}
     if outcome.sandbox:
         headers["x-imagehub-sandbox"] = "true"
-    return JsonResponse(content, headers=headers)
+    return outcome, headers
+
+
+def render_images_response(outcome: GenerationOutcome) -> bytes:
+    return orjson.dumps({"created": outcome.created, "data": outcome.data, **outcome.echo})
+
+
+async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
+    raw = await read_json_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        body = validate_json(raw, ImageGenerationRequest)
+    except HubError as error:
+        service: GenerationService = request.app.state.generation
+        await service.record_rejected(key, "(unparsed)", request_context(request), error)
+        raise
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is None:
+        outcome, headers = await generate_images(request, key, body)
+        return Response(render_images_response(outcome), media_type="application/json", headers=headers)
+
+    store: IdempotencyStore = request.app.state.idempotency
+    original = await store.claim(key.id, idempotency_key, body_hash(raw))
+    if original is not None:
+        return Response(
+            original.body,
+            status_code=original.status_code,
+            media_type="application/json",
+            headers={**original.headers, "x-idempotent-replay": "true"},
+        )
+    try:
+        outcome, headers = await generate_images(request, key, body)
+        content = render_images_response(outcome)
+        await store.complete(key.id, idempotency_key, StoredResponse(200, headers, content))
+    except BaseException:
+        await store.abandon(key.id, idempotency_key)
+        raise
+    return Response(content, media_type="application/json", headers=headers)
 
 
 for _path in ("/api/images/generations", "/v1/images/generations"):
@@ -65,7 +135,14 @@ for _path in ("/api/images/generations", "/v1/images/generations"):
         _create_image,
         methods=["POST"],
         response_model=ImagesResponse,
-        responses={400: _ERROR_SCHEMA, 401: _ERROR_SCHEMA, 503: _ERROR_SCHEMA},
+        responses={
+            400: _ERROR_SCHEMA,
+            401: _ERROR_SCHEMA,
+            402: _ERROR_SCHEMA,
+            409: _ERROR_SCHEMA,
+            429: _ERROR_SCHEMA,
+            503: _ERROR_SCHEMA,
+        },
         openapi_extra=_REQUEST_BODY,
         summary="Create images from a prompt",
         include_in_schema=_path.startswith("/api"),

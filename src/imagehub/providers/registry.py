@@ -14,6 +14,11 @@ from imagehub.routing import Route, Router
 
 
 def build_provider(deployment: Deployment, environ: Mapping[str, str]) -> ImageProvider:
+    if deployment.provider == "local":
+        # Imported here so that torch and diffusers load only when a local model is configured.
+        from imagehub.providers.local import LocalProvider
+
+        return LocalProvider.load(deployment)
     api_key = deployment.credential(environ)
     if deployment.provider == "google":
         return GoogleProvider(deployment, api_key)

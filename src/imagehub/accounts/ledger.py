@@ -1,0 +1,303 @@
+"""Reserve before the upstream call, settle or release after: balances and usage stay consistent.
+
+Every request gets one usage row, written `pending` together with its reservation in a single
+transaction, before any upstream call. Settling or releasing flips that row exactly once (the
+`state = 'pending'` guard), so a request can never be refunded or charged twice, and rows left
+`pending` by a crash are found and released by `recover_stale`.
+
+Each transaction starts with a write: on SQLite that takes the write lock up front (waiting via
+busy_timeout) instead of failing to upgrade a read; on PostgreSQL the key row is locked with
+FOR UPDATE, so concurrent reservations on one key are serialised and cannot overspend.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from imagehub.accounts.models import ApiKey, BudgetUsage, UsageRecord
+from imagehub.errors import HubError
+
+
+class InsufficientQuota(HubError):
+    status = 402
+    type = "insufficient_quota"
+
+
+def budget_period_start(period: str, now: datetime) -> str:
+    return now.strftime("%Y-%m-%d") if period == "day" else now.strftime("%Y-%m")
+
+
+@dataclass(slots=True)
+class Reservation:
+    request_id: str
+    key_id: str
+    amount: int
+    budget_period: str | None
+    balance_held: bool
+    started: float  # monotonic, for latency
+
+
+class Ledger:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def reserve(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        amount: int,
+        model: str,
+        size: str | None,
+        quality: str | None,
+        n: int,
+        client_did: str | None = None,
+    ) -> Reservation:
+        """Hold `amount` against the key's balance and budget, or raise InsufficientQuota (402)."""
+        now = datetime.now(UTC)
+        period: str | None = None
+        balance_held = False
+        async with self._sessions.begin() as session:
+            session.add(
+                UsageRecord(
+                    request_id=request_id,
+                    key_id=key_id,
+                    state="pending",
+                    model=model,
+                    size=size,
+                    quality=quality,
+                    n_requested=n,
+                    reserved_micros=amount,
+                    created_at=now,
+                    client_did=client_did,
+                )
+            )
+            await session.flush()  # the write comes first: it takes SQLite's write lock
+            if amount > 0:
+                balance_held, period = await self._hold(session, key_id, amount, now)
+                if balance_held or period is not None:
+                    await session.execute(
+                        update(UsageRecord)
+                        .where(UsageRecord.request_id == request_id)
+                        .values(budget_period=period, balance_held=balance_held)
+                    )
+        return Reservation(request_id, key_id, amount, period, balance_held, time.monotonic())
+
+    async def _hold(
+        self, session: AsyncSession, key_id: str, amount: int, now: datetime
+    ) -> tuple[bool, str | None]:
+        """Take `amount` from whichever of balance and budget the key has; say which were taken."""
+        limits = (
+            await session.execute(
+                select(ApiKey.balance_micros, ApiKey.budget_micros, ApiKey.budget_period)
+                .where(ApiKey.id == key_id)
+                .with_for_update()
+            )
+        ).one()
+        balance, budget, period_kind = limits
+        if balance is not None:
+            taken = await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.balance_micros >= amount)
+                .values(balance_micros=ApiKey.balance_micros - amount)
+            )
+            if not _rowcount(taken):
+                raise InsufficientQuota(
+                    f"This key's credit balance ({_usd(balance)}) does not cover this request "
+                    f"(up to {_usd(amount)}). Ask the operator to top it up.",
+                    code="insufficient_quota",
+                )
+        if budget is None or period_kind is None:
+            return balance is not None, None
+        period = budget_period_start(period_kind, now)
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(BudgetUsage)
+            .values(key_id=key_id, period_start=period, spent_micros=0)
+            .on_conflict_do_nothing()
+        )
+        taken = await session.execute(
+            update(BudgetUsage)
+            .where(
+                BudgetUsage.key_id == key_id,
+                BudgetUsage.period_start == period,
+                BudgetUsage.spent_micros + amount <= budget,
+            )
+            .values(spent_micros=BudgetUsage.spent_micros + amount)
+        )
+        if not _rowcount(taken):
+            raise InsufficientQuota(
+                f"This key's {period_kind}ly budget of {_usd(budget)} would be exceeded by this request "
+                f"(up to {_usd(amount)}).",
+                code="budget_exceeded",
+            )
+        return balance is not None, period
+
+    async def settle(
+        self,
+        reservation: Reservation,
+        *,
+        price: int,
+        provider: str,
+        n_delivered: int,
+        status_code: int = 200,
+        size: str | None = None,
+        quality: str | None = None,
+    ) -> bool:
+        """Charge `price` (≤ the reservation) and refund the rest; False if already finished."""
+        values: dict[str, Any] = {"provider": provider, "n_delivered": n_delivered}
+        if size:
+            values["size"] = size
+        if quality:
+            values["quality"] = quality
+        return await self._finish(
+            reservation, "settled", min(price, reservation.amount), status_code, None, values
+        )
+
+    async def release(
+        self,
+        reservation: Reservation,
+        *,
+        status_code: int,
+        error_code: str | None,
+        provider: str | None = None,
+    ) -> bool:
+        """Refund everything: the request delivered nothing."""
+        values: dict[str, Any] = {"provider": provider} if provider else {}
+        return await self._finish(reservation, "released", 0, status_code, error_code, values)
+
+    async def _finish(
+        self,
+        reservation: Reservation,
+        state: str,
+        price: int,
+        status_code: int,
+        error_code: str | None,
+        values: dict[str, Any],
+    ) -> bool:
+        latency = int((time.monotonic() - reservation.started) * 1000)
+        async with self._sessions.begin() as session:
+            flipped = await session.execute(
+                update(UsageRecord)
+                .where(UsageRecord.request_id == reservation.request_id, UsageRecord.state == "pending")
+                .values(
+                    state=state,
+                    price_micros=price,
+                    status_code=status_code,
+                    error_code=error_code,
+                    latency_ms=latency,
+                    finished_at=datetime.now(UTC),
+                    **values,
+                )
+            )
+            if not _rowcount(flipped):
+                return False  # recovery got there first; it already refunded
+            await _refund(
+                session,
+                reservation.key_id,
+                reservation.amount - price,
+                reservation.balance_held,
+                reservation.budget_period,
+            )
+        return True
+
+    async def record_rejected(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        model: str,
+        status_code: int,
+        error_code: str | None,
+        client_did: str | None = None,
+    ) -> None:
+        """A request refused before any reservation (bad input, rate limit) is still on record."""
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            session.add(
+                UsageRecord(
+                    request_id=request_id,
+                    key_id=key_id,
+                    state="rejected",
+                    model=model[:100],
+                    n_requested=0,
+                    status_code=status_code,
+                    error_code=error_code,
+                    created_at=now,
+                    finished_at=now,
+                    latency_ms=0,
+                    client_did=client_did,
+                )
+            )
+
+    async def recover_stale(self, older_than: timedelta) -> int:
+        """Release reservations left pending by a crash; their requests never answered anyone."""
+        cutoff = datetime.now(UTC) - older_than
+        recovered = 0
+        async with self._sessions() as session:
+            stale = (
+                await session.execute(
+                    select(
+                        UsageRecord.request_id,
+                        UsageRecord.key_id,
+                        UsageRecord.reserved_micros,
+                        UsageRecord.balance_held,
+                        UsageRecord.budget_period,
+                    )
+                    .where(UsageRecord.state == "pending", UsageRecord.created_at < cutoff)
+                    .limit(1000)
+                )
+            ).all()
+        for request_id, key_id, amount, balance_held, period in stale:
+            async with self._sessions.begin() as session:
+                flipped = await session.execute(
+                    update(UsageRecord)
+                    .where(UsageRecord.request_id == request_id, UsageRecord.state == "pending")
+                    .values(
+                        state="interrupted",
+                        price_micros=0,
+                        finished_at=datetime.now(UTC),
+                        error_code="interrupted",
+                    )
+                )
+                if _rowcount(flipped):
+                    await _refund(session, key_id, amount, balance_held, period)
+                    recovered += 1
+        return recovered
+
+
+async def _refund(
+    session: AsyncSession, key_id: str, amount: int, balance_held: bool, period: str | None
+) -> None:
+    if amount <= 0:
+        return
+    if balance_held:
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(balance_micros=ApiKey.balance_micros + amount)
+        )
+    if period is not None:
+        await session.execute(
+            update(BudgetUsage)
+            .where(BudgetUsage.key_id == key_id, BudgetUsage.period_start == period)
+            .values(spent_micros=BudgetUsage.spent_micros - amount)
+        )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _usd(micros: int) -> str:
+    return f"${micros / 1_000_000:,.6f}".rstrip("0").rstrip(".")
+
+
+__all__ = ["InsufficientQuota", "Ledger", "Reservation", "budget_period_start", "timedelta"]

@@ -1,0 +1,69 @@
+"""Usage reports: sums over usage records by key, model or day, for a time range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import String, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from imagehub.accounts.models import UsageRecord
+
+GroupBy = Literal["key", "model", "day"]
+GROUPS: tuple[GroupBy, ...] = ("key", "model", "day")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    start: datetime
+    end: datetime
+    group_by: tuple[GroupBy, ...] = ("key", "model")
+    key_id: str | None = None  # restrict to one key (a client's own records)
+
+
+def _day(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", UsageRecord.created_at), "YYYY-MM-DD")
+    return func.substr(cast(UsageRecord.created_at, String), 1, 10)
+
+
+async def usage_report(sessions: async_sessionmaker[AsyncSession], query: UsageQuery) -> list[dict[str, Any]]:
+    """One row per group: requests, images asked and delivered, cost, errors, mean latency."""
+    async with sessions() as session:
+        columns = {
+            "key": UsageRecord.key_id,
+            "model": UsageRecord.model,
+            "day": _day(session.get_bind().dialect.name),
+        }
+        keys = [columns[name].label("key_id" if name == "key" else name) for name in query.group_by]
+        statement = (
+            select(
+                *keys,
+                func.count().label("requests"),
+                func.coalesce(func.sum(UsageRecord.n_requested), 0).label("images_requested"),
+                func.coalesce(func.sum(UsageRecord.n_delivered), 0).label("images_delivered"),
+                func.coalesce(func.sum(UsageRecord.price_micros), 0).label("cost_micros"),
+                func.coalesce(func.sum(case((UsageRecord.status_code >= 400, 1), else_=0)), 0).label(
+                    "errors"
+                ),
+                func.avg(UsageRecord.latency_ms).label("mean_latency_ms"),
+            )
+            .where(UsageRecord.created_at >= query.start, UsageRecord.created_at < query.end)
+            .group_by(*keys)
+            .order_by(*keys)
+        )
+        if query.key_id is not None:
+            statement = statement.where(UsageRecord.key_id == query.key_id)
+        rows = (await session.execute(statement)).mappings().all()
+    report = []
+    for row in rows:
+        entry = dict(row)
+        latency = entry.pop("mean_latency_ms")
+        for name in ("requests", "images_requested", "images_delivered", "cost_micros", "errors"):
+            entry[name] = int(entry[name] or 0)
+        entry["cost_usd"] = entry["cost_micros"] / 1_000_000
+        entry["mean_latency_ms"] = round(float(latency), 1) if latency is not None else None
+        report.append(entry)
+    return report

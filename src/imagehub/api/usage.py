@@ -1,0 +1,76 @@
+"""GET /api/usage: spend and volume over a time range, grouped by key, model or day.
+
+Admin keys see every key (and may filter with `key_id`); any other key sees only its own.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from imagehub.accounts.keys import KeyInfo
+from imagehub.accounts.usage import GROUPS, GroupBy, UsageQuery, usage_report
+from imagehub.api.auth import require_key
+from imagehub.api.responses import JsonResponse
+from imagehub.errors import InvalidRequest
+
+router = APIRouter(tags=["usage"])
+
+
+def parse_time(value: str | None, default: float, param: str) -> datetime:
+    """Unix seconds or ISO 8601 (naive means UTC)."""
+    if value is None:
+        return datetime.fromtimestamp(default, UTC)
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"'{param}' must be unix seconds or ISO 8601; got {value!r}.", param=param, code="invalid_value"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_group_by(value: str | None) -> tuple[GroupBy, ...]:
+    if not value:
+        return ("key", "model")
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    bad = [name for name in names if name not in GROUPS]
+    if bad or not names:
+        raise InvalidRequest(
+            f"'group_by' takes a comma-separated subset of {', '.join(GROUPS)}.",
+            param="group_by",
+            code="invalid_value",
+        )
+    return names  # type: ignore[return-value]
+
+
+@router.get("/api/usage", summary="Usage and spend over a time range")
+async def get_usage(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
+    params = request.query_params
+    now = time.time()
+    start = parse_time(params.get("start"), now - 30 * 86400, "start")
+    end = parse_time(params.get("end"), now + 1, "end")
+    if end <= start:
+        raise InvalidRequest("'end' must be after 'start'.", param="end", code="invalid_value")
+    key_filter = params.get("key_id") if key.admin else key.id
+    query = UsageQuery(
+        start=start, end=end, group_by=parse_group_by(params.get("group_by")), key_id=key_filter
+    )
+    rows = await usage_report(request.app.state.sessions, query)
+    return JsonResponse(
+        {
+            "object": "list",
+            "start": int(start.timestamp()),
+            "end": int(end.timestamp()),
+            "group_by": list(query.group_by),
+            "data": rows,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Prices and what a request costs: quoted before the upstream call, settled after."""

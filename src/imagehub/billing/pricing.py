@@ -1,0 +1,99 @@
+"""Quote the most a request can cost, and settle what it actually cost, in integer micro-USD.
+
+Quote before any upstream call (that amount is reserved); settle with what was delivered and
+what the upstream reports (token usage, the quality and size it actually used). A settlement
+never exceeds its quote, so a reservation is a hard ceiling on spend.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagehub.jobs import GenerationResult, ImageJob
+
+
+class BillingConfig(BaseModel):
+    """The operator's `[billing]` table: a margin, and price overrides per model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margin_percent: float = Field(default=0.0, ge=0, le=1000)
+    prices: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description='Per model, "quality/size" -> micro-USD per image.'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    per_image: Mapping[str, int]
+    input_per_token: int | None = None
+    output_per_token: int | None = None
+
+    def image_price(self, quality: str | None, size: str) -> int:
+        """Dearest listed price matching quality and size ("auto" and None match anything)."""
+        matches = [
+            price
+            for key, price in self.per_image.items()
+            for q, s in [key.split("/", 1)]
+            if (q in ("*", quality) or quality in (None, "auto")) and (s in ("*", size) or size == "auto")
+        ]
+        return max(matches, default=0)
+
+
+@cache
+def _list_prices() -> dict[str, dict[str, Any]]:
+    text = resources.files("imagehub.catalog").joinpath("prices.toml").read_text(encoding="utf-8")
+    prices: dict[str, dict[str, Any]] = tomllib.loads(text)["prices"]
+    return prices
+
+
+@dataclass
+class PriceBook:
+    """List prices with the operator's overrides and margin applied."""
+
+    margin_percent: float = 0.0
+    overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: BillingConfig) -> PriceBook:
+        return cls(config.margin_percent, config.prices)
+
+    def model_price(self, model: str) -> ModelPrice:
+        listed = _list_prices().get(model, {})
+        per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
+        tokens = listed.get("tokens", {}) if model not in self.overrides else {}
+        return ModelPrice(per_image, tokens.get("input"), tokens.get("output"))
+
+    def _with_margin(self, micros: int) -> int:
+        # Ceiling in integers: a margin never rounds a price down to free.
+        scaled = micros * round(100 * (100 + self.margin_percent))
+        return -(-scaled // 10000)
+
+    def quote(self, job: ImageJob) -> int:
+        """The most this job can cost: the reservation."""
+        return self._with_margin(self.model_price(job.spec.name).image_price(job.quality, job.size) * job.n)
+
+    def settle(self, job: ImageJob, result: GenerationResult, quoted: int) -> int:
+        """What the delivered images cost, from reported tokens when there are any; at most `quoted`."""
+        price = self.model_price(job.spec.name)
+        usage = result.usage or {}
+        input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+        if (
+            price.output_per_token is not None
+            and isinstance(output_tokens, int)
+            and isinstance(input_tokens, int)
+        ):
+            cost = input_tokens * (price.input_per_token or 0) + output_tokens * price.output_per_token
+        else:
+            echo = result.echo or {}
+            quality = str(echo.get("quality") or job.quality or "auto")
+            size = str(echo.get("size") or job.size)
+            cost = price.image_price(quality, size) * len(result.images)
+        return min(self._with_margin(cost), quoted)

@@ -1,0 +1,229 @@
+"""`imagehub keys …` and `imagehub usage`: what the admin API does, from the operator's shell.
+
+These talk to the database directly (the same DATABASE_URL the hub uses), so they work with the
+hub stopped, e.g. to create the first admin key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from imagehub.accounts.db import create_engine, migrate, sessionmaker
+from imagehub.accounts.keys import KeyInfo, KeyStore, Mode
+from imagehub.accounts.usage import GROUPS, UsageQuery, usage_report
+from imagehub.config import Settings
+
+T = TypeVar("T")
+
+
+def with_sessions(action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(Settings().effective_database_url)
+        try:
+            await migrate(engine)
+            return await action(sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def with_keys(action: Callable[[KeyStore], Awaitable[T]]) -> T:
+    return with_sessions(lambda sessions: action(KeyStore(sessions)))
+
+
+def usd_to_micros(text: str) -> int:
+    """'12.50' -> 12_500_000, exactly (no float on the way)."""
+    try:
+        value = Decimal(text.strip().lstrip("$"))
+    except InvalidOperation:
+        raise click.BadParameter(f"{text!r} is not an amount in USD") from None
+    if value < 0:
+        raise click.BadParameter("amounts cannot be negative")
+    return int(value * 1_000_000)
+
+
+def usd(micros: int | None) -> str:
+    return "-" if micros is None else f"${Decimal(micros) / 1_000_000:,.6f}".rstrip("0").rstrip(".")
+
+
+def describe(key: KeyInfo) -> str:
+    state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+    limits = []
+    if key.balance_micros is not None:
+        limits.append(f"balance {usd(key.balance_micros)}")
+    if key.budget_micros is not None:
+        limits.append(f"budget {usd(key.budget_micros)}/{key.budget_period}")
+    if key.rpm_limit is not None:
+        limits.append(f"{key.rpm_limit} rpm")
+    if key.concurrency_limit is not None:
+        limits.append(f"{key.concurrency_limit} concurrent")
+    if key.max_n is not None:
+        limits.append(f"n<={key.max_n}")
+    if key.allowed_models:
+        limits.append("models " + ",".join(key.allowed_models))
+    extra = f"  [{'; '.join(limits)}]" if limits else ""
+    return f"{key.id}  {key.mode:<7}  {key.prefix}...  {state:<24}  {key.name}{extra}"
+
+
+@click.group()
+def keys() -> None:
+    """Create, list, revoke, limit and top up API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--sandbox", is_flag=True, help="Served by the offline sandbox engine, never a paid model.")
+@click.option(
+    "--admin", is_flag=True, help="An admin key: manages keys and reads all usage; cannot generate."
+)
+def keys_create(name: str, sandbox: bool, admin: bool) -> None:
+    if sandbox and admin:
+        raise click.UsageError("--sandbox and --admin exclude each other")
+    mode: Mode = "admin" if admin else "sandbox" if sandbox else "live"
+    key, secret = with_keys(lambda store: store.create(name, mode))
+    click.echo(f"Created {key.mode} key {key.id} ({key.name}). The secret is shown only once:", err=True)
+    click.echo(secret)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    found = with_keys(lambda store: store.list())
+    if not found:
+        click.echo("No keys yet. Create one with: imagehub keys create --name NAME [--sandbox]")
+    for key in found:
+        click.echo(describe(key))
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    if not with_keys(lambda store: store.revoke(key_id)):
+        raise click.ClickException(f"No active key with id {key_id!r}.")
+    click.echo(f"Revoked {key_id}.")
+
+
+def _optional_int(value: str | None) -> int | str | None:
+    """'none' clears a limit; absent leaves it; a number sets it."""
+    if value is None:
+        return "unchanged"
+    if value.lower() in ("none", "off", ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a whole number or 'none'") from None
+
+
+@keys.command("update")
+@click.argument("key_id")
+@click.option("--budget", help="Budget per period in USD, or 'none'.")
+@click.option("--period", type=click.Choice(["day", "month"]), help="Budget period.")
+@click.option("--models", help="Comma-separated allowed models, or 'none' for all.")
+@click.option("--max-n", help="Most images per request, or 'none'.")
+@click.option("--rpm", help="Requests per minute, or 'none'.")
+@click.option("--concurrency", help="Concurrent requests, or 'none'.")
+def keys_update(
+    key_id: str,
+    budget: str | None,
+    period: str | None,
+    models: str | None,
+    max_n: str | None,
+    rpm: str | None,
+    concurrency: str | None,
+) -> None:
+    """Change a key's limits."""
+    changes: dict[str, Any] = {}
+    if budget is not None:
+        changes["budget_micros"] = None if budget.lower() == "none" else usd_to_micros(budget)
+        changes["budget_period"] = None if budget.lower() == "none" else (period or "month")
+    elif period is not None:
+        changes["budget_period"] = period
+    if models is not None:
+        changes["allowed_models"] = (
+            None if models.lower() == "none" else [m.strip() for m in models.split(",")]
+        )
+    for name, value in (("max_n", max_n), ("rpm_limit", rpm), ("concurrency_limit", concurrency)):
+        parsed = _optional_int(value)
+        if parsed != "unchanged":
+            changes[name] = parsed
+    key = with_keys(lambda store: store.update_limits(key_id, changes))
+    if key is None:
+        raise click.ClickException(f"No key with id {key_id!r}.")
+    click.echo(describe(key))
+
+
+@keys.command("topup")
+@click.argument("key_id")
+@click.argument("amount_usd")
+@click.option("--note", default=None)
+def keys_topup(key_id: str, amount_usd: str, note: str | None) -> None:
+    """Add prepaid credits (in USD) to a key."""
+    amount = usd_to_micros(amount_usd)
+    if amount <= 0:
+        raise click.BadParameter("the amount must be positive")
+    key = with_keys(lambda store: store.top_up(key_id, amount, note))
+    if key is None:
+        raise click.ClickException(f"No key with id {key_id!r}.")
+    click.echo(describe(key))
+
+
+def _parse_when(value: str | None, default: datetime) -> datetime:
+    if value is None:
+        return default
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.command("usage")
+@click.option("--start", help="ISO date/time (UTC); default 30 days ago.")
+@click.option("--end", help="ISO date/time (UTC); default now.")
+@click.option(
+    "--group-by", default="key,model", show_default=True, help=f"Comma-separated: {', '.join(GROUPS)}."
+)
+@click.option("--key", "key_id", default=None, help="Only this key id.")
+def usage(start: str | None, end: str | None, group_by: str, key_id: str | None) -> None:
+    """Print usage and spend as a table."""
+    groups = tuple(part.strip() for part in group_by.split(",") if part.strip())
+    if not groups or any(group not in GROUPS for group in groups):
+        raise click.BadParameter(f"choose from {', '.join(GROUPS)}", param_hint="--group-by")
+    now = datetime.now(UTC)
+    query = UsageQuery(
+        start=_parse_when(start, now - timedelta(days=30)),
+        end=_parse_when(end, now),
+        group_by=groups,  # type: ignore[arg-type]
+        key_id=key_id,
+    )
+    rows = with_sessions(lambda sessions: usage_report(sessions, query))
+    headers = [
+        *("key_id" if g == "key" else g for g in groups),
+        "requests",
+        "images",
+        "delivered",
+        "errors",
+        "cost",
+    ]
+    table = [
+        [
+            *(str(row["key_id" if g == "key" else g]) for g in groups),
+            str(row["requests"]),
+            str(row["images_requested"]),
+            str(row["images_delivered"]),
+            str(row["errors"]),
+            usd(row["cost_micros"]),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row_cells in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row_cells, widths, strict=True)))
+    total = sum(row["cost_micros"] for row in rows)
+    click.echo(f"\n{sum(row['requests'] for row in rows)} request(s), total {usd(total)}")
