@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
 
 REMOTE_KINDS = ("openai", "google")
@@ -137,6 +138,7 @@ class HubConfig(BaseModel):
 
     deployments: tuple[Deployment, ...] = ()
     routing: RoutingPolicy = RoutingPolicy()
+    billing: BillingConfig = BillingConfig()
 
 
 def _from_environment(catalog: Catalog, environ: Mapping[str, str]) -> tuple[Deployment, ...]:
