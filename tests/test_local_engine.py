@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -222,6 +224,29 @@ def test_concurrent_requests_each_get_their_own_images(local: LocalHub) -> None:
             assert np.abs(pixels(merged) - pixels(single)).max() <= 2
     firsts = [pixels(images[0]) for images in together if decode_b64(images[0]).size == (256, 256)]
     assert all(np.abs(firsts[0] - other).mean() > 5 for other in firsts[1:])  # nobody got another's
+
+
+def test_a_client_that_hangs_up_while_queued_costs_nothing(local: LocalHub) -> None:
+    """A queued request whose client is gone is dropped: the next one does not wait for it."""
+    url = f"{local.hub.url}/api/images/generations"
+    headers = {"Authorization": f"Bearer {local.key}"}
+
+    def post(timeout: float, **body: object) -> float:
+        started = time.monotonic()
+        with contextlib.suppress(httpx.TimeoutException):  # a timeout is the client hanging up
+            httpx.post(
+                url, json={"model": "sd-turbo", "prompt": "x", **body}, headers=headers, timeout=timeout
+            )
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(3) as pool:
+        busy = pool.submit(post, 60, size="768x768", n=4)  # keeps the engine busy for a while
+        time.sleep(0.3)
+        # ~10 s of work if it ran; its client gives up while it still waits behind `busy`.
+        pool.submit(post, 0.3, size="1024x1024", n=10, quality="high").result()
+        after = pool.submit(post, 60, size="256x256").result()
+        busy.result()
+    assert after < 5, f"the next request waited {after:.1f}s: the abandoned one ran"
 
 
 def test_models_list_shows_the_local_model(local: LocalHub) -> None:

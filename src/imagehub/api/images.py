@@ -18,6 +18,7 @@ from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import RateLimiter, rate_limit_headers
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
+from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.errors import Forbidden, HubError
 from imagehub.generation import GenerationOutcome, GenerationService, RequestContext
 from imagehub.protocol import ImageGenerationRequest, ImagesResponse
@@ -84,7 +85,8 @@ async def generate_images(
         await service.record_rejected(key, body.model or "dall-e-2", context, error)
         raise
     try:
-        outcome = await service.generate(body, key, public_base_url(request), context)
+        work = service.generate(body, key, public_base_url(request), context)
+        outcome = await cancel_on_disconnect(request, work)
     finally:
         await permit.release()
     headers = {"x-imagehub-provider": outcome.provider, **rate_limit_headers(permit.state)}
