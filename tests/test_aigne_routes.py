@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagehub.accounts.models import UsageRecord
 from imagehub.app import create_app
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
@@ -175,10 +178,10 @@ def test_empty_image_list_means_no_images(http: httpx.Client, keys: Keys) -> Non
     assert response.status_code == 200, response.text
 
 
-def test_client_did_lands_on_request_state_and_in_the_log(
+def test_client_did_is_recorded_with_usage_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The per-request place usage recording reads it from, and the operator's log line."""
+    """On request.state, in the usage record (with key and model), and in the operator's log."""
     key = create_key(tmp_path / "data", "did", sandbox=True)
     app = create_app(Settings(data_dir=tmp_path / "data", mount_point="/imagehub/"))
     seen: list[str | None] = []
@@ -193,14 +196,29 @@ def test_client_did_lands_on_request_state_and_in_the_log(
     with TestClient(app) as local:
         response = local.post(V2, json={"input": {"prompt": "did"}}, headers=_auth(key))
         assert response.status_code == 200, response.text
+        for bad in ({"prompt": "did", "n": 99}, {"prompt": "did", "outputFileType": "local"}):
+            assert local.post(V2, json={"input": bad}, headers=_auth(key)).status_code == 400
+        assert local.portal is not None
+        records = local.portal.call(_usage_records, app)
+        assert [(r.client_did, r.model, r.status_code) for r in records] == [
+            ("zTestClientDid", "dall-e-2", 200),
+            ("zTestClientDid", "dall-e-2", 400),
+            ("zTestClientDid", "(unparsed)", 400),  # rejected while translating, like the main route
+        ]
+        assert all(r.key_id == records[0].key_id and r.key_id.startswith("key_") for r in records)
         # The mount point setting is what discovery announces, normalised.
         mounts = local.get("/__blocklet__.js?type=json").json()["componentMountPoints"]
         assert mounts[0]["mountPoint"] == "/imagehub"
-    assert seen[0] == "zTestClientDid"
+    assert seen == ["zTestClientDid"] * 3 + [None]
     [record] = [r for r in caplog.records if r.name == "imagehub.aigne"]
     assert record.__dict__["client_did"] == "zTestClientDid"
     assert record.__dict__["model"] == "openai/dall-e-2"
     assert record.__dict__["key_id"].startswith("key_")
+
+
+async def _usage_records(app: FastAPI) -> list[UsageRecord]:
+    async with app.state.sessions() as session:
+        return list((await session.scalars(select(UsageRecord).order_by(UsageRecord.created_at))).all())
 
 
 # -- errors -------------------------------------------------------------------------------------

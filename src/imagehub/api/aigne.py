@@ -26,10 +26,11 @@ from imagehub.api.aigne_wire import (
 )
 from imagehub.api.auth import require_key
 from imagehub.api.body import parse_json
-from imagehub.api.images import _create_image, public_base_url
+from imagehub.api.images import _create_image, generate_images, request_context
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import Catalog, ModelSpec
 from imagehub.catalog.validate import DEFAULT_MODEL
+from imagehub.errors import HubError
 from imagehub.generation import GenerationOutcome, GenerationService
 from imagehub.protocol import ImagesResponse
 from imagehub.routing import Router
@@ -40,7 +41,7 @@ router = APIRouter(tags=["aigne"])
 # The component DID `@aigne/aigne-hub` looks for in the discovery document.
 AIGNE_HUB_DID = "z8ia3xzq2tMq8CRHfaXj1BTYJyYnEcHbqP8cJ"
 CLIENT_DID_HEADER = "x-aigne-hub-client-did"
-_MAX_CLIENT_DID = 256
+_MAX_CLIENT_DID = 200  # the usage table's client_did column
 _PROVIDER_NAMES = {"openai": "OpenAI", "google": "Google"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": "`{error: {message, type, param, code}}`"} for status in (400, 401, 503)
@@ -115,13 +116,17 @@ def _served_model(request: Request, requested: str | None, outcome: GenerationOu
 
 
 async def create_image(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
-    """AIGNE's image call: translate, run the shared service, answer in AIGNE's shape."""
+    """AIGNE's image call: translate, take the main route's path (limits, service), answer as AIGNE."""
     client_did = _client_did(request)
-    request.state.client_did = client_did  # for usage records; see README "AIGNE Hub compatibility"
-    envelope = await parse_json(request, AigneImageRequest, request.app.state.settings.max_body_bytes)
-    body = to_generation_request(envelope.input)
-    service: GenerationService = request.app.state.generation
-    outcome = await service.generate(body, key, public_base_url(request))
+    request.state.client_did = client_did  # request_context() puts it on the usage record
+    try:
+        envelope = await parse_json(request, AigneImageRequest, request.app.state.settings.max_body_bytes)
+        body = to_generation_request(envelope.input)
+    except HubError as error:
+        service: GenerationService = request.app.state.generation
+        await service.record_rejected(key, "(unparsed)", request_context(request), error)
+        raise
+    outcome, headers = await generate_images(request, key, body)
     model = _served_model(request, body.model, outcome)
     log.info(
         "aigne image generation key_id=%s model=%s client_did=%s images=%d",
@@ -132,9 +137,6 @@ async def create_image(request: Request, key: KeyInfo = Depends(require_key)) ->
         extra={"key_id": key.id, "model": model, "client_did": client_did, "images": len(outcome.data)},
     )
     content = {"images": to_aigne_images(outcome), "usage": to_aigne_usage(outcome), "model": model}
-    headers = {"x-imagehub-provider": outcome.provider}
-    if outcome.sandbox:
-        headers["x-imagehub-sandbox"] = "true"
     return JsonResponse(content, headers=headers)
 
 

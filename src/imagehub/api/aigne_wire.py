@@ -8,15 +8,13 @@ service validates exactly as it validates the OpenAI route, and the outcome beco
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from imagehub.api.body import _to_invalid_request
+from imagehub.api.body import validate_json
 from imagehub.errors import InvalidRequest
 from imagehub.generation import GenerationOutcome
 from imagehub.protocol import ImageGenerationRequest
@@ -174,46 +172,18 @@ def to_generation_request(body: dict[str, Any]) -> ImageGenerationRequest:
     if image is not None:
         fields["image"] = image
     fields["response_format"] = _response_format(body.get("outputFileType"))
-    return _validate(fields)
-
-
-def _validate(fields: dict[str, Any]) -> ImageGenerationRequest:
-    """Validate as the main route does (strict JSON), so both answer with the same messages."""
-    try:
-        return ImageGenerationRequest.model_validate_json(orjson.dumps(fields))
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        errors.sort(key=lambda e: (e["type"] == "missing", -len(e["loc"])))
-        raise _to_invalid_request(errors[0]) from None
-
-
-def _sniff_mime(b64: str) -> str:
-    """The image type from the first bytes, so mimeType is what the data really is."""
-    try:
-        head = base64.b64decode(b64[:24])
-    except (binascii.Error, ValueError):
-        head = b""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return "image/png"
-
-
-def _url_mime(url: str) -> str:
-    ext = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
-    return CONTENT_TYPES.get(ext, "image/png")
+    # The main route's own strict JSON validation, so both answer with the same messages.
+    return validate_json(orjson.dumps(fields), ImageGenerationRequest)
 
 
 def to_aigne_images(outcome: GenerationOutcome) -> list[dict[str, str]]:
-    images = []
-    for item in outcome.data:
-        if "url" in item:
-            images.append({"type": "url", "url": item["url"], "mimeType": _url_mime(item["url"])})
-        else:
-            b64 = item["b64_json"]
-            images.append({"type": "file", "data": b64, "mimeType": _sniff_mime(b64)})
-    return images
+    mime = CONTENT_TYPES.get(outcome.output_format, "image/png")
+    return [
+        {"type": "url", "url": item["url"], "mimeType": mime}
+        if "url" in item
+        else {"type": "file", "data": item["b64_json"], "mimeType": mime}
+        for item in outcome.data
+    ]
 
 
 def to_aigne_usage(outcome: GenerationOutcome) -> dict[str, int]:
