@@ -34,14 +34,27 @@ def cli(
     )
 
 
-def create_key(data_dir: Path, name: str, *, sandbox: bool) -> str:
+def create_key(
+    data_dir: Path,
+    name: str,
+    *,
+    sandbox: bool = False,
+    admin: bool = False,
+    env: dict[str, str] | None = None,
+) -> str:
     """Create a key through the real CLI, in-process (a subprocess per key costs a second)."""
     from click.testing import CliRunner
 
     from imagehub.cli import main
 
-    args = ["keys", "create", "--name", name] + (["--sandbox"] if sandbox else [])
-    result = CliRunner().invoke(main, args, env={"IMAGEHUB_DATA_DIR": str(data_dir)}, catch_exceptions=False)
+    args = (
+        ["keys", "create", "--name", name]
+        + (["--sandbox"] if sandbox else [])
+        + (["--admin"] if admin else [])
+    )
+    result = CliRunner().invoke(
+        main, args, env={"IMAGEHUB_DATA_DIR": str(data_dir), **(env or {})}, catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     return result.stdout.strip().splitlines()[-1]
 

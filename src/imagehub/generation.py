@@ -108,16 +108,11 @@ class GenerationService:
             await self.record_rejected(key, request.model or "dall-e-2", context, error)
             raise
         quote = 0 if key.sandbox else self.prices.quote(job)
-        reservation = await self.ledger.reserve(
-            request_id=context.request_id,
-            key_id=key.id,
-            amount=quote,
-            model=job.spec.name,
-            size=job.size,
-            quality=job.quality,
-            n=job.n,
-            client_did=context.client_did,
-        )
+        try:
+            reservation = await self._reserve(job, key, quote, context)
+        except HubError as error:
+            await self.record_rejected(key, job.spec.name, context, error)
+            raise
         created = int(time.time())
         try:
             result = await self.router.generate(job, sandbox=key.sandbox)
@@ -154,6 +149,18 @@ class GenerationService:
             output_format=result.images[0].format if result.images else job.output_format,
             echo=echo,
             price_micros=price,
+        )
+
+    async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
+        return await self.ledger.reserve(
+            request_id=context.request_id,
+            key_id=key.id,
+            amount=quote,
+            model=job.spec.name,
+            size=job.size,
+            quality=job.quality,
+            n=job.n,
+            client_did=context.client_did,
         )
 
     async def record_rejected(

@@ -135,8 +135,9 @@ class Ledger:
             .values(spent_micros=BudgetUsage.spent_micros + amount)
         )
         if not _rowcount(taken):
+            span = "daily" if period_kind == "day" else "monthly"
             raise InsufficientQuota(
-                f"This key's {period_kind}ly budget of {_usd(budget)} would be exceeded by this request "
+                f"This key's {span} budget of {_usd(budget)} would be exceeded by this request "
                 f"(up to {_usd(amount)}).",
                 code="budget_exceeded",
             )

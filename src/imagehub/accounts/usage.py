@@ -67,3 +67,45 @@ async def usage_report(sessions: async_sessionmaker[AsyncSession], query: UsageQ
         entry["mean_latency_ms"] = round(float(latency), 1) if latency is not None else None
         report.append(entry)
     return report
+
+
+RECORD_FIELDS = (
+    "request_id",
+    "key_id",
+    "state",
+    "model",
+    "provider",
+    "size",
+    "quality",
+    "n_requested",
+    "n_delivered",
+    "reserved_micros",
+    "price_micros",
+    "status_code",
+    "error_code",
+    "latency_ms",
+    "client_did",
+)
+
+
+async def usage_records(
+    sessions: async_sessionmaker[AsyncSession], query: UsageQuery, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest individual records in the range, for audits and debugging a request id."""
+    statement = (
+        select(UsageRecord)
+        .where(UsageRecord.created_at >= query.start, UsageRecord.created_at < query.end)
+        .order_by(UsageRecord.created_at.desc())
+        .limit(limit)
+    )
+    if query.key_id is not None:
+        statement = statement.where(UsageRecord.key_id == query.key_id)
+    async with sessions() as session:
+        rows = (await session.execute(statement)).scalars().all()
+    return [
+        {
+            **{name: getattr(row, name) for name in RECORD_FIELDS},
+            "created_at": int(row.created_at.timestamp()),
+        }
+        for row in rows
+    ]

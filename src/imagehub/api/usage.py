@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from imagehub.accounts.keys import KeyInfo
-from imagehub.accounts.usage import GROUPS, GroupBy, UsageQuery, usage_report
+from imagehub.accounts.usage import GROUPS, GroupBy, UsageQuery, usage_records, usage_report
 from imagehub.api.auth import require_key
 from imagehub.api.responses import JsonResponse
 from imagehub.errors import InvalidRequest
@@ -52,8 +52,7 @@ def parse_group_by(value: str | None) -> tuple[GroupBy, ...]:
     return names  # type: ignore[return-value]
 
 
-@router.get("/api/usage", summary="Usage and spend over a time range")
-async def get_usage(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
+def _query(request: Request, key: KeyInfo) -> UsageQuery:
     params = request.query_params
     now = time.time()
     start = parse_time(params.get("start"), now - 30 * 86400, "start")
@@ -61,16 +60,30 @@ async def get_usage(request: Request, key: KeyInfo = Depends(require_key)) -> Re
     if end <= start:
         raise InvalidRequest("'end' must be after 'start'.", param="end", code="invalid_value")
     key_filter = params.get("key_id") if key.admin else key.id
-    query = UsageQuery(
+    return UsageQuery(
         start=start, end=end, group_by=parse_group_by(params.get("group_by")), key_id=key_filter
     )
+
+
+@router.get("/api/usage", summary="Usage and spend over a time range")
+async def get_usage(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
+    query = _query(request, key)
     rows = await usage_report(request.app.state.sessions, query)
     return JsonResponse(
         {
             "object": "list",
-            "start": int(start.timestamp()),
-            "end": int(end.timestamp()),
+            "start": int(query.start.timestamp()),
+            "end": int(query.end.timestamp()),
             "group_by": list(query.group_by),
             "data": rows,
         }
     )
+
+
+@router.get("/api/usage/records", summary="Individual usage records, newest first")
+async def get_usage_records(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
+    limit_text = request.query_params.get("limit", "100")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+        raise InvalidRequest("'limit' must be 1-1000.", param="limit", code="invalid_value")
+    rows = await usage_records(request.app.state.sessions, _query(request, key), int(limit_text))
+    return JsonResponse({"object": "list", "data": rows})
