@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -64,11 +65,16 @@ class BillingHub:
         result: dict[str, Any] = response.json()
         return result
 
-    def records(self, key_id: str) -> list[dict[str, Any]]:
-        response = self.admin("GET", f"/api/usage/records?key_id={key_id}&limit=1000")
-        assert response.status_code == 200, response.text
-        result: list[dict[str, Any]] = response.json()["data"]
-        return result
+    def records(self, key_id: str, expected: int | None = None) -> list[dict[str, Any]]:
+        """The key's usage records; with `expected`, wait (briefly) for other processes' batches."""
+        deadline = time.monotonic() + 5
+        while True:
+            response = self.admin("GET", f"/api/usage/records?key_id={key_id}&limit=1000")
+            assert response.status_code == 200, response.text
+            result: list[dict[str, Any]] = response.json()["data"]
+            if expected is None or len(result) >= expected or time.monotonic() > deadline:
+                return result
+            time.sleep(0.05)
 
     def sdk(self, secret: str, hub: int = 0) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.hubs[hub].url}/api", api_key=secret, max_retries=0, timeout=60)

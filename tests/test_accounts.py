@@ -297,3 +297,24 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_batched_records_survive_a_killed_hub(tmp_path: Path) -> None:
+    """Unmetered requests are journaled before they are batched: kill -9 loses none of them."""
+    env = {"IMAGEHUB_USAGE_FLUSH_SECONDS": "3600"}
+    with billing_hub(tmp_path, "sqlite", extra_env=env) as billing:
+        key_id, secret = billing.new_key()  # no balance, no budget: the journaled path
+        for index in range(3):
+            billing.sdk(secret).images.generate(model="dall-e-2", prompt=f"kept {index}", size="256x256")
+        billing.upstream.enqueue(Fault.timeout(20))
+        thread = threading.Thread(target=lambda: _swallow(billing.sdk(secret), "dall-e-2"), daemon=True)
+        thread.start()
+        _wait_for(lambda: len(billing.upstream.requests) == 4)
+        assert billing.hub.process is not None
+        billing.hub.process.kill()
+        billing.hub.process.wait()
+        billing.hub.start()
+        records = billing.records(key_id)
+        states = sorted(record["state"] for record in records)
+        assert states == ["interrupted", "settled", "settled", "settled"]
+        assert not list((billing.hub.data_dir / "journal").glob("usage-*.jsonl"))[1:], "old segments are gone"

@@ -217,6 +217,7 @@ def test_client_did_is_recorded_with_usage_and_logged(
 
 
 async def _usage_records(app: FastAPI) -> list[UsageRecord]:
+    await app.state.usage_writer.flush()  # records are batched; make this process's batch land
     async with app.state.sessions() as session:
         return list((await session.scalars(select(UsageRecord).order_by(UsageRecord.created_at))).all())
 

@@ -16,6 +16,7 @@ from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
+from imagehub.accounts.usage_writer import UsageWriter
 from imagehub.api import admin, aigne, files, health, images, models, usage
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.middleware import RequestIdMiddleware
@@ -32,7 +33,12 @@ log = logging.getLogger("imagehub")
 
 
 async def _maintain_forever(
-    store: FileStore, ledger: Ledger, idempotency: IdempotencyStore, interval: float, stale_after: timedelta
+    store: FileStore,
+    ledger: Ledger,
+    writer: UsageWriter,
+    idempotency: IdempotencyStore,
+    interval: float,
+    stale_after: timedelta,
 ) -> None:
     """Housekeeping so nothing grows without bound or stays stuck.
 
@@ -42,7 +48,7 @@ async def _maintain_forever(
     while True:
         try:
             removed = await asyncio.to_thread(store.sweep)
-            recovered = await ledger.recover_stale(stale_after)
+            recovered = await ledger.recover_stale(stale_after) + await writer.replay_orphans()
             purged = await idempotency.purge_expired()
             if removed or recovered or purged:
                 log.info(
@@ -69,7 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
         router = build_router(config)
-        ledger = Ledger(sessions)
+        is_sqlite = engine.dialect.name == "sqlite"
+        writer = UsageWriter(
+            sessions, settings.data_dir / "journal", flush_interval=settings.usage_flush_seconds
+        )
+        ledger = Ledger(sessions, writer, serialize_writes=is_sqlite)
+        writer.set_write_guard(ledger.writing)
+        await writer.replay_orphans(min_age_seconds=0)
         idempotency = IdempotencyStore(sessions)
         rate_limiter = create_rate_limiter(settings.redis_url)
         app.state.settings = settings
@@ -82,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.signer = signer
         app.state.idempotency = idempotency
         app.state.rate_limiter = rate_limiter
+        app.state.usage_writer = writer
         app.state.generation = GenerationService(
             catalog,
             router,
@@ -95,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _maintain_forever(
                 store,
                 ledger,
+                writer,
                 idempotency,
                 settings.sweep_interval_seconds,
                 timedelta(seconds=settings.stale_reservation_seconds),
@@ -108,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await maintenance
             await router.close()
             await rate_limiter.close()
+            await writer.close()
             await engine.dispose()
 
     app = FastAPI(

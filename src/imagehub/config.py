@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     stale_reservation_seconds: float = Field(
         default=1800.0, gt=0, description="A reservation pending this long belongs to a crashed process."
     )
+    usage_flush_seconds: float = Field(
+        default=0.05, gt=0, description="Usage records of requests that hold no money are batched this long."
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body accepted.")
     config_file: Path | None = Field(
         default=None,

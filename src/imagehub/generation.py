@@ -161,6 +161,7 @@ class GenerationService:
             quality=job.quality,
             n=job.n,
             client_did=context.client_did,
+            metered=quote > 0 and (key.balance_micros is not None or key.budget_micros is not None),
         )
 
     async def record_rejected(

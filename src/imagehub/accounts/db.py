@@ -19,6 +19,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # for the lock instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL is still safe against a crashed process (only an OS crash or power loss
+    # can lose the last commits), and it saves an fsync per commit: a large share of a request.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

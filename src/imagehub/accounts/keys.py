@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -98,8 +99,20 @@ def looks_like_key(secret: str) -> bool:
 
 
 class KeyStore:
-    def __init__(self, sessions: async_sessionmaker[Any]) -> None:
+    """Keys in the database, with a short-lived cache of successful lookups.
+
+    Every request authenticates, so a database round trip per request is the largest fixed cost
+    a hub could add. Cached entries live `cache_seconds` (default 1 s): a revoked key or a
+    changed limit takes effect within that, in every process.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[Any], cache_seconds: float = 1.0, cache_size: int = 10_000
+    ) -> None:
         self._sessions = sessions
+        self._cache_seconds = cache_seconds
+        self._cache_size = cache_size
+        self._cache: dict[str, tuple[float, KeyInfo]] = {}
 
     async def create(self, name: str, mode: Mode) -> tuple[KeyInfo, str]:
         """Return the stored key and its secret; the secret is never retrievable again."""
@@ -130,6 +143,7 @@ class KeyStore:
             if values:
                 await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(**values))
             row = await session.get(ApiKey, key_id)
+        self.forget(key_id)
         return KeyInfo.of(row) if row is not None else None
 
     async def top_up(self, key_id: str, amount_micros: int, note: str | None = None) -> KeyInfo | None:
@@ -148,6 +162,7 @@ class KeyStore:
                 )
             )
             row = await session.get(ApiKey, key_id)
+        self.forget(key_id)
         return KeyInfo.of(row) if row is not None else None
 
     async def list(self) -> list[KeyInfo]:
@@ -167,6 +182,7 @@ class KeyStore:
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+        self.forget(key_id)
         return bool(result.rowcount)
 
     async def authenticate(self, secret: str) -> KeyInfo | None:
@@ -174,6 +190,25 @@ class KeyStore:
         if not looks_like_key(secret):
             return None
         digest = hash_secret(secret)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        key = await self._lookup(digest)
+        if key is not None:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()  # simple and bounded; refills at one query per active key
+            self._cache[digest] = (now + self._cache_seconds, key)
+        else:
+            self._cache.pop(digest, None)
+        return key
+
+    def forget(self, key_id: str) -> None:
+        """Drop a changed key from this process's cache; other processes follow within cache_seconds."""
+        for digest in [d for d, (_, key) in self._cache.items() if key.id == key_id]:
+            self._cache.pop(digest, None)
+
+    async def _lookup(self, digest: str) -> KeyInfo | None:
         async with self._sessions() as session:
             row = await session.scalar(select(ApiKey).where(ApiKey.secret_hash == digest))
         if row is None or not hmac.compare_digest(row.secret_hash, digest) or row.revoked_at is not None:

@@ -12,7 +12,10 @@ FOR UPDATE, so concurrent reservations on one key are serialised and cannot over
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.models import ApiKey, BudgetUsage, UsageRecord
+from imagehub.accounts.usage_writer import UsageWriter
 from imagehub.errors import HubError
 
 
@@ -43,11 +47,59 @@ class Reservation:
     budget_period: str | None
     balance_held: bool
     started: float  # monotonic, for latency
+    journal: dict[str, Any] | None = None  # set for unmetered requests: the record so far
+
+
+def _record(**values: Any) -> dict[str, Any]:
+    """A full usage row for the journal: every column present, so batches insert uniformly."""
+    row: dict[str, Any] = {
+        "provider": None,
+        "size": None,
+        "quality": None,
+        "n_requested": 0,
+        "n_delivered": 0,
+        "reserved_micros": 0,
+        "price_micros": 0,
+        "budget_period": None,
+        "balance_held": False,
+        "status_code": None,
+        "error_code": None,
+        "latency_ms": None,
+        "client_did": None,
+        "finished_at": None,
+    }
+    row.update(values)
+    return row
 
 
 class Ledger:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Reservations and usage records.
+
+    Requests that hold money (the key has a balance or a budget) reserve and settle in the
+    database. Requests that do not (no limits, sandbox keys, refusals) are journaled and written
+    in batches by the UsageWriter: the same records, without two transactions per request.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        writer: UsageWriter | None = None,
+        *,
+        serialize_writes: bool = False,
+    ) -> None:
         self._sessions = sessions
+        self._writer = writer
+        # SQLite has one writer at a time; queueing writers on a lock in-process avoids the busy
+        # handler's sleeps (milliseconds each) when transactions collide.
+        self._write_lock = asyncio.Lock() if serialize_writes else None
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            async with self._write_lock:
+                yield
 
     async def reserve(
         self,
@@ -60,12 +112,32 @@ class Ledger:
         quality: str | None,
         n: int,
         client_did: str | None = None,
+        metered: bool = True,
     ) -> Reservation:
-        """Hold `amount` against the key's balance and budget, or raise InsufficientQuota (402)."""
+        """Hold `amount` against the key's balance and budget, or raise InsufficientQuota (402).
+
+        `metered=False` (the key has neither) journals the request instead of writing to the
+        database: there is nothing to hold, only a record to keep.
+        """
         now = datetime.now(UTC)
+        if not metered and self._writer is not None:
+            entry = _record(
+                request_id=request_id,
+                key_id=key_id,
+                state="pending",
+                model=model,
+                size=size,
+                quality=quality,
+                n_requested=n,
+                reserved_micros=amount,
+                created_at=now.isoformat(),
+                client_did=client_did,
+            )
+            self._writer.begin(entry)
+            return Reservation(request_id, key_id, amount, None, False, time.monotonic(), journal=entry)
         period: str | None = None
         balance_held = False
-        async with self._sessions.begin() as session:
+        async with self.writing(), self._sessions.begin() as session:
             session.add(
                 UsageRecord(
                     request_id=request_id,
@@ -186,7 +258,21 @@ class Ledger:
         values: dict[str, Any],
     ) -> bool:
         latency = int((time.monotonic() - reservation.started) * 1000)
-        async with self._sessions.begin() as session:
+        if reservation.journal is not None and self._writer is not None:
+            self._writer.finish(
+                {
+                    **reservation.journal,
+                    **values,
+                    "state": state,
+                    "price_micros": price,
+                    "status_code": status_code,
+                    "error_code": error_code,
+                    "latency_ms": latency,
+                    "finished_at": datetime.now(UTC).isoformat(),
+                }
+            )
+            return True
+        async with self.writing(), self._sessions.begin() as session:
             flipped = await session.execute(
                 update(UsageRecord)
                 .where(UsageRecord.request_id == reservation.request_id, UsageRecord.state == "pending")
@@ -223,7 +309,23 @@ class Ledger:
     ) -> None:
         """A request refused before any reservation (bad input, rate limit) is still on record."""
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
+        if self._writer is not None:
+            self._writer.finish(
+                _record(
+                    request_id=request_id,
+                    key_id=key_id,
+                    state="rejected",
+                    model=model[:100],
+                    status_code=status_code,
+                    error_code=error_code,
+                    created_at=now.isoformat(),
+                    finished_at=now.isoformat(),
+                    latency_ms=0,
+                    client_did=client_did,
+                )
+            )
+            return
+        async with self.writing(), self._sessions.begin() as session:
             session.add(
                 UsageRecord(
                     request_id=request_id,
@@ -259,7 +361,7 @@ class Ledger:
                 )
             ).all()
         for request_id, key_id, amount, balance_held, period in stale:
-            async with self._sessions.begin() as session:
+            async with self.writing(), self._sessions.begin() as session:
                 flipped = await session.execute(
                     update(UsageRecord)
                     .where(UsageRecord.request_id == request_id, UsageRecord.state == "pending")

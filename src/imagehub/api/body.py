@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from imagehub.api.disconnect import ClientDisconnected
 from imagehub.errors import HubError, InvalidRequest
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -99,13 +100,18 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.", code="payload_too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(
-                f"The request body is larger than {max_bytes} bytes.", code="payload_too_large"
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(
+                    f"The request body is larger than {max_bytes} bytes.", code="payload_too_large"
+                )
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected(
+            "The client closed the connection mid-body.", code="client_disconnected"
+        ) from None
     return b"".join(chunks)
 
 

@@ -1,6 +1,7 @@
 """GET /api/usage: spend and volume over a time range, grouped by key, model or day.
 
 Admin keys see every key (and may filter with `key_id`); any other key sees only its own.
+Records batched by other hub processes arrive within their flush interval (50 ms).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _query(request: Request, key: KeyInfo) -> UsageQuery:
 @router.get("/api/usage", summary="Usage and spend over a time range")
 async def get_usage(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
     query = _query(request, key)
+    await request.app.state.usage_writer.flush()  # this process's queued records count too
     rows = await usage_report(request.app.state.sessions, query)
     return JsonResponse(
         {
@@ -85,5 +87,6 @@ async def get_usage_records(request: Request, key: KeyInfo = Depends(require_key
     limit_text = request.query_params.get("limit", "100")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
         raise InvalidRequest("'limit' must be 1-1000.", param="limit", code="invalid_value")
+    await request.app.state.usage_writer.flush()
     rows = await usage_records(request.app.state.sessions, _query(request, key), int(limit_text))
     return JsonResponse({"object": "list", "data": rows})
