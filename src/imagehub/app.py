@@ -19,13 +19,14 @@ from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
 from imagehub.api import admin, aigne, files, health, images, models, usage
 from imagehub.api.errors import install_error_handlers
-from imagehub.api.middleware import RequestIdMiddleware
+from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 from imagehub.deployments import load_config
 from imagehub.generation import GenerationService
+from imagehub.logs import configure_logging
 from imagehub.providers.registry import build_router
 from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
 
@@ -133,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JsonResponse,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestObserver)
     app.include_router(images.router)
     app.include_router(files.router)
     app.include_router(models.router)
@@ -146,4 +147,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-worker serving: settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(settings.log_level, settings.access_log)
+    return create_app(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,9 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     created = with_keys(bootstrap)
     if created is not None:
         _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
+    os.environ["IMAGEHUB_LOG_LEVEL"] = log_level
+    if workers > 1:
+        _prepare_workers(settings)
     trusted = settings.trusted_proxies
     uvicorn.run(
         "imagehub.app:create_app_from_env",
@@ -56,7 +60,22 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or "",
         server_header=False,
+        access_log=False,  # the hub writes its own JSON access line, with the request id
     )
+
+
+def _prepare_workers(settings: Settings) -> None:
+    """State shared by several worker processes: metrics in a directory, limits in Redis."""
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if not settings.redis_url:
+        click.echo(
+            "warning: with several workers and no REDIS_URL, each worker enforces rate and concurrency "
+            "limits on its own (a key's limit is effectively multiplied). Set REDIS_URL to share them.",
+            err=True,
+        )
 
 
 def _print_first_key(secret: str, base_url: str) -> None:

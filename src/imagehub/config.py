@@ -41,7 +41,23 @@ class Settings(BaseSettings):
     usage_flush_seconds: float = Field(
         default=0.05, gt=0, description="Usage records of requests that hold no money are batched this long."
     )
+    log_level: str = Field(default="info", description="Level of the hub's JSON logs on stderr.")
+    access_log: bool = Field(default=True, description="One JSON line per request (logger imagehub.access).")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body accepted.")
+    max_upload_bytes: int = Field(
+        default=64 << 20,
+        ge=1 << 20,
+        description="Largest body on /images/edits and /images/variations, and the most image bytes one "
+        "request may carry in all, uploaded or fetched from URLs.",
+    )
+    fetch_allowlist: str | None = Field(
+        default=None,
+        description="Comma-separated hosts (`images.corp`, `*.corp.example`), addresses or CIDRs that image "
+        "URLs may reach although they are internal; unset allows public addresses only.",
+    )
+    fetch_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Most time one image URL may take, redirects and body included."
+    )
     config_file: Path | None = Field(
         default=None,
         description="TOML file with [[deployments]] and [routing]; when set, OPENAI_*/GEMINI_* are ignored.",

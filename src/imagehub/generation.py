@@ -13,15 +13,18 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from imagehub import metrics
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Ledger, Reservation
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import Catalog
 from imagehub.catalog.validate import validate_generation
 from imagehub.errors import Forbidden, HubError, InvalidRequest
+from imagehub.inputs import InputLoader
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.routing import Router
+from imagehub.sources import request_sources
 from imagehub.storage import FileStore, StoredImage, UrlSigner
 
 FILES_PATH = "/api/images/files/"
@@ -71,15 +74,12 @@ class GenerationService:
         self.ledger = ledger
         self.prices = prices
 
-    def prepare(self, request: ImageGenerationRequest, key: KeyInfo) -> ImageJob:
-        """Validate against the catalog and the key's own limits; raises before anything is spent."""
+    async def prepare(self, request: ImageGenerationRequest, key: KeyInfo) -> ImageJob:
+        """Validate against the catalog and the key's own limits, then read the source images.
+
+        Raises before anything is spent; image URLs are fetched only once every other check passed.
+        """
         job = validate_generation(self.catalog, request)
-        if any(image.data is None for image in job.images):
-            raise InvalidRequest(
-                "Image URLs in 'image' are not fetched yet; send the image as base64 or a data: URI.",
-                param="image",
-                code="unsupported_image_source",
-            )
         if key.allowed_models is not None and job.spec.name not in key.allowed_models:
             raise Forbidden(
                 f"This key may not use {job.spec.name}. Allowed: {', '.join(key.allowed_models)}.",
@@ -92,6 +92,9 @@ class GenerationService:
                 param="n",
                 code="n_above_key_limit",
             )
+        sources, mask = request_sources(request)
+        if sources:
+            job = await self.input_loader().load(job, sources, mask)
         return job
 
     async def generate(
@@ -103,7 +106,7 @@ class GenerationService:
     ) -> GenerationOutcome:
         context = context or RequestContext()
         try:
-            job = self.prepare(request, key)
+            job = await self.prepare(request, key)
         except HubError as error:
             await self.record_rejected(key, request.model or "dall-e-2", context, error)
             raise
@@ -141,6 +144,7 @@ class GenerationService:
                 self.store.delete(item.name)
             await _release(self.ledger, reservation, error, provider=result.provider)
             raise
+        metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
         return GenerationOutcome(
             created=created,
             data=data,
@@ -184,6 +188,7 @@ class GenerationService:
             for image in images:
                 data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
                 stored.append(await asyncio.to_thread(self.store.put, data, image.format, expires))
+                metrics.BYTES_STORED.inc(len(data))
         except BaseException:
             for item in stored:
                 self.store.delete(item.name)
@@ -200,6 +205,17 @@ class GenerationService:
                 entry["revised_prompt"] = image.revised_prompt
             items.append(entry)
         return items
+
+    def configure_inputs(self, loader: InputLoader) -> None:
+        """Wiring, once at start-up: how this hub reads source images (URL policy, size caps)."""
+        self._input_loader = loader
+
+    def input_loader(self) -> InputLoader:
+        """The configured InputLoader; a default one (no allowlist) if none was wired in."""
+        loader: InputLoader | None = getattr(self, "_input_loader", None)
+        if loader is None:
+            loader = self._input_loader = InputLoader()
+        return loader
 
 
 async def _release(

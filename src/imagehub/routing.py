@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imagehub import metrics
 from imagehub.circuit import CircuitBreaker
 from imagehub.deployments import RoutingPolicy
 from imagehub.errors import HubError, ServiceUnavailable
@@ -123,29 +124,39 @@ class Router:
 
     async def _attempts(self, route: Route, job: ImageJob) -> GenerationResult:
         policy = self.policy
+        name = route.provider.name
         for attempt in range(policy.max_retries + 1):
             try:
-                return await route.provider.generate(job)
-            except Retryable as error:
-                if attempt == policy.max_retries:
+                result = await route.provider.generate(job)
+            except ProviderError as error:
+                metrics.UPSTREAM_CALLS.labels(name, "error").inc()
+                metrics.UPSTREAM_ERRORS.labels(name, _error_kind(error)).inc()
+                if not isinstance(error, Retryable) or attempt == policy.max_retries:
                     raise
-                if error.retry_after is not None:
-                    if error.retry_after > policy.max_retry_after_seconds:
-                        raise  # waiting that long helps nobody: try the next deployment
-                    delay = error.retry_after
-                else:
-                    ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2**attempt)
-                    delay = self._rng.uniform(0, ceiling)  # full jitter
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
+                    raise  # waiting that long helps nobody: try the next deployment
                 log.info(
                     "retrying %s on %s in %.2fs (attempt %d): %s",
                     job.spec.name,
-                    route.provider.name,
+                    name,
                     delay,
                     attempt + 2,
                     error.message,
                 )
                 await asyncio.sleep(delay)
+            else:
+                metrics.UPSTREAM_CALLS.labels(name, "ok").inc()
+                return result
         raise AssertionError("unreachable")
+
+    def _retry_delay(self, error: Retryable, attempt: int) -> float | None:
+        """Retry-After when the upstream gave one (None if too long), else full-jitter backoff."""
+        policy = self.policy
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= policy.max_retry_after_seconds else None
+        ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2**attempt)
+        return self._rng.uniform(0, ceiling)
 
     async def close(self) -> None:
         for route in self.routes:
@@ -163,3 +174,22 @@ def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubEr
     if isinstance(last, Retryable) and last.timeout:
         return UpstreamError(prefix, code="upstream_timeout", status=504)
     return UpstreamError(prefix, code="upstream_error", status=502)
+
+
+def _error_kind(error: ProviderError) -> str:
+    """A small, fixed set of label values for the errors metric."""
+    if isinstance(error, Retryable):
+        if error.timeout:
+            return "timeout"
+        if error.status == 429:
+            return "rate_limited"
+        if (
+            error.status is not None
+            and error.status >= 500
+            and error.code not in ("upstream_connection_error", "upstream_bad_response")
+        ):
+            return "server_error"
+        return error.code.removeprefix("upstream_") if error.code else "retryable"
+    if isinstance(error, DeploymentFault):
+        return "deployment"
+    return "rejected"

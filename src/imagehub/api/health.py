@@ -9,6 +9,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagehub import metrics
 from imagehub.api.responses import JsonResponse
 
 router = APIRouter(tags=["health"])
@@ -33,3 +34,9 @@ async def readyz(request: Request) -> Response:
     return JsonResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
     )
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+async def prometheus_metrics() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

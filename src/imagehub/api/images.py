@@ -89,6 +89,12 @@ async def generate_images(
         outcome = await cancel_on_disconnect(request, work)
     finally:
         await permit.release()
+    request.state.log = {
+        "key_id": key.id,
+        "model": body.model or "dall-e-2",
+        "provider": outcome.provider,
+        "images": len(outcome.data),
+    }
     headers = {"x-imagehub-provider": outcome.provider, **rate_limit_headers(permit.state)}
     if outcome.sandbox:
         headers["x-imagehub-sandbox"] = "true"

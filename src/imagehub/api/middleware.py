@@ -1,14 +1,28 @@
-"""Pure ASGI middleware (no per-request task or body copying, unlike BaseHTTPMiddleware)."""
+"""Pure ASGI middleware (no per-request task or body copying, unlike BaseHTTPMiddleware).
+
+One layer does what every request needs: an id (`x-request-id`, also in the usage record),
+request metrics, and one structured JSON log line.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from imagehub import metrics
 from imagehub.generation import new_request_id
 
+access_log = logging.getLogger("imagehub.access")
 
-class RequestIdMiddleware:
-    """Give every request an id (`scope["state"]["request_id"]`) and echo it as `x-request-id`."""
+
+class RequestObserver:
+    """Give every request an id (`scope["state"]["request_id"]`), count it, time it, log it.
+
+    Handlers may add fields to the log line through `request.state.log` (a dict).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -17,13 +31,42 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_name(scope)
+            metrics.REQUESTS.labels(route, str(status)).inc()
+            metrics.LATENCY.labels(route).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                entry = {
+                    "ts": round(time.time(), 3),
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    **state.get("log", {}),
+                }
+                access_log.info(orjson.dumps(entry).decode())
+
+
+def _route_name(scope: Scope) -> str:
+    """The matched route's template (bounded label values), not the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"

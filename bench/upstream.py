@@ -1,0 +1,47 @@
+"""A fast fake OpenAI images upstream for benchmarks: one precomputed ~64 KB base64 PNG answer.
+
+Deliberately minimal (no recording, no faults) so that it is never the bottleneck.
+Run: python bench/upstream.py PORT
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+import sys
+import time
+
+import orjson
+from aiohttp import web
+from PIL import Image
+
+
+def make_png(target_b64_bytes: int = 64 * 1024) -> bytes:
+    """A noisy PNG whose base64 is about `target_b64_bytes` long (noise does not compress)."""
+    rng = random.Random(7)
+    side = 16
+    while True:
+        raw = bytes(rng.getrandbits(8) for _ in range(side * side * 3))
+        buffer = io.BytesIO()
+        Image.frombytes("RGB", (side, side), raw).save(buffer, "PNG")
+        if len(buffer.getvalue()) * 4 // 3 >= target_b64_bytes:
+            return buffer.getvalue()
+        side += 8
+
+
+def build_app() -> web.Application:
+    b64 = base64.b64encode(make_png()).decode("ascii")
+    body = orjson.dumps({"created": int(time.time()), "data": [{"b64_json": b64}]})
+
+    async def generations(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/images/generations", generations)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(build_app(), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)

@@ -1,0 +1,38 @@
+"""Logging for `imagehub serve`: one JSON object per line, on stderr.
+
+Access lines (logger `imagehub.access`) are already JSON; everything else is wrapped with its
+level and logger name, so a log shipper parses every line the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import orjson
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "imagehub.access":
+            return record.getMessage()
+        entry: dict[str, object] = {
+            "ts": round(time.time(), 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging(level: str = "info", access_log: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("imagehub")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+    logging.getLogger("imagehub.access").setLevel(logging.INFO if access_log else logging.WARNING)

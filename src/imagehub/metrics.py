@@ -1,0 +1,43 @@
+"""Prometheus metrics: what an operator graphs and alerts on.
+
+With several workers (`imagehub serve --workers N`), `serve` sets PROMETHEUS_MULTIPROC_DIR before
+the workers start, and /metrics aggregates every worker's numbers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("imagehub_requests_total", "HTTP requests answered.", ["route", "status"])
+LATENCY = Histogram(
+    "imagehub_request_duration_seconds",
+    "Time to answer a request, end to end.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+UPSTREAM_CALLS = Counter(
+    "imagehub_upstream_calls_total", "Calls to upstream providers.", ["provider", "outcome"]
+)
+UPSTREAM_ERRORS = Counter(
+    "imagehub_upstream_errors_total", "Failed upstream calls by kind.", ["provider", "kind"]
+)
+IMAGES = Counter("imagehub_images_served_total", "Images delivered to clients.", ["model", "provider"])
+BYTES_STORED = Counter("imagehub_bytes_stored_total", "Bytes written to the image store.")
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text, aggregated across workers when running multi-process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
