@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestObserver)
     app.include_router(images.router)
     app.include_router(files.router)
+    app.router.routes.extend(images.fast_routes())
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(usage.router)

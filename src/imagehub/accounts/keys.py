@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -113,6 +114,7 @@ class KeyStore:
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
         self._cache: dict[str, tuple[float, KeyInfo]] = {}
+        self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
 
     async def create(self, name: str, mode: Mode) -> tuple[KeyInfo, str]:
         """Return the stored key and its secret; the secret is never retrievable again."""
@@ -194,7 +196,14 @@ class KeyStore:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        key = await self._lookup(digest)
+        # One lookup per key at a time: when an entry expires under load, the requests that
+        # arrive meanwhile wait for that lookup instead of each querying the database.
+        pending = self._inflight.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(digest))
+            self._inflight[digest] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(digest, None))
+        key = await asyncio.shield(pending)
         if key is not None:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()  # simple and bounded; refills at one query per active key

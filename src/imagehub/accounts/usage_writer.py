@@ -196,7 +196,9 @@ async def insert_records(
     sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]], guard: WriteGuard = _no_guard
 ) -> None:
     """Insert usage rows, skipping request ids already present (replays are idempotent)."""
+    table = UsageRecord.metadata.tables["usage_records"]
     async with guard(), sessions.begin() as session:
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        await session.execute(insert(UsageRecord).on_conflict_do_nothing(index_elements=["request_id"]), rows)
+        # A Core executemany: the ORM's bulk path costs several times more CPU per row.
+        await session.execute(insert(table).on_conflict_do_nothing(index_elements=["request_id"]), rows)

@@ -9,7 +9,6 @@ upstream call, instead of spending a model's time on an answer nobody will read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -34,21 +33,29 @@ async def _until_disconnected(receive: Receive) -> None:
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await `work` (after the body has been read); cancel it if the client disconnects first."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.create_task(_until_disconnected(request.receive))
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
+    """Await `work` (after the body has been read); cancel it if the client disconnects first.
+
+    The work runs in the request's own task; one watcher task cancels that task when the
+    disconnect arrives. (A second task for the work itself cost ~10% of throughput.)
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    disconnected = False
+
+    async def watch() -> None:
+        nonlocal disconnected
+        await _until_disconnected(request.receive)
+        disconnected = True
         task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if disconnected and task.uncancel() == 0:  # our own cancel, not the server shutting down
+            raise ClientDisconnected(
+                "The client closed the connection before the images were ready.", code="client_disconnected"
+            ) from None
         raise
     finally:
         watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise ClientDisconnected(
-        "The client closed the connection before the images were ready.", code="client_disconnected"
-    )
