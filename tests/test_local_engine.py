@@ -376,6 +376,22 @@ def test_loading_fails_clearly_without_weights(tmp_path: Path) -> None:
         build_router(load_config(CATALOG, config))
 
 
+def test_scheduler_is_configurable(tmp_path: Path, tiny_pipeline: Path) -> None:
+    router, provider = local_router(tmp_path, tiny_pipeline, scheduler="EulerAncestralDiscreteScheduler")
+    assert type(provider.engine.text2img.scheduler).__name__ == "EulerAncestralDiscreteScheduler"
+    assert provider.engine.img2img.scheduler is provider.engine.text2img.scheduler  # shared weights
+
+    async def once() -> bytes:
+        try:
+            return (await router.generate(job(seed=3), sandbox=False)).images[0].data or b""
+        finally:
+            await router.close()
+
+    assert open_bytes(asyncio.run(once())).size == (256, 256)
+    with pytest.raises(ConfigError, match="'Nope' is not a diffusers scheduler"):
+        local_router(tmp_path, tiny_pipeline, scheduler="Nope")
+
+
 def test_cpu_refuses_float16(tmp_path: Path, tiny_pipeline: Path) -> None:
     with pytest.raises(ConfigError, match="float16 does not run on the CPU"):
         local_router(tmp_path, tiny_pipeline, dtype="float16")

@@ -58,6 +58,7 @@ class LocalProvider:
     def __init__(self, deployment: Deployment, engine: DiffusionEngine) -> None:
         self.name = deployment.name
         self.deployment = deployment
+        self.engine = engine
         self.batcher: Batcher[BatchKey, EngineRequest, list[Image.Image]] = Batcher(
             engine.run,
             max_batch=deployment.max_batch,
