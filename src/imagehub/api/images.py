@@ -6,12 +6,13 @@ replays, and rendering the ImagesResponse. The GenerationService does the rest.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
@@ -107,6 +108,52 @@ def render_images_response(outcome: GenerationOutcome) -> bytes:
     return orjson.dumps({"created": outcome.created, "data": outcome.data, **outcome.echo})
 
 
+STREAM_ABOVE = 1 << 20  # bytes of image data above which the response is streamed
+_CHUNK = 1 << 20
+
+
+def _response_size(outcome: GenerationOutcome) -> int:
+    return sum(len(value) for item in outcome.data for value in item.values())
+
+
+async def _stream_images_response(outcome: GenerationOutcome) -> AsyncIterator[bytes]:
+    """The same JSON as `render_images_response`, produced a megabyte at a time.
+
+    Rendering n large base64 images into one bytes object would hold the payload twice (the
+    strings and the rendering) and then the socket buffer a third time. Streamed, the hub holds
+    the strings plus one chunk. Base64 needs no JSON escaping, so its text is written as is.
+    """
+    yield b'{"created":' + str(outcome.created).encode() + b',"data":['
+    for index, item in enumerate(outcome.data):
+        if index:
+            yield b","
+        fields = [(name, value) for name, value in item.items()]
+        yield b"{"
+        for position, (name, value) in enumerate(fields):
+            if position:
+                yield b","
+            if name == "b64_json":
+                yield b'"b64_json":"'
+                for start in range(0, len(value), _CHUNK):
+                    yield value[start : start + _CHUNK].encode("ascii")
+                yield b'"'
+            else:
+                yield orjson.dumps(name) + b":" + orjson.dumps(value)
+        yield b"}"
+    yield b"]"
+    if outcome.echo:
+        yield b"," + orjson.dumps(outcome.echo)[1:-1]
+    yield b"}"
+
+
+def images_response(outcome: GenerationOutcome, headers: dict[str, str]) -> Response:
+    if _response_size(outcome) > STREAM_ABOVE:
+        return StreamingResponse(
+            _stream_images_response(outcome), media_type="application/json", headers=headers
+        )
+    return Response(render_images_response(outcome), media_type="application/json", headers=headers)
+
+
 async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
     raw = await read_json_body(request, request.app.state.settings.max_body_bytes)
     try:
@@ -118,7 +165,7 @@ async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:
         outcome, headers = await generate_images(request, key, body)
-        return Response(render_images_response(outcome), media_type="application/json", headers=headers)
+        return images_response(outcome, headers)
 
     store: IdempotencyStore = request.app.state.idempotency
     original = await store.claim(key.id, idempotency_key, body_hash(raw))

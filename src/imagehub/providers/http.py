@@ -110,6 +110,7 @@ class UpstreamClient:
             raise
         try:
             payload = orjson.loads(raw) if raw else None
+            del raw  # a big answer exists once as bytes, then once as strings: never both for long
         except orjson.JSONDecodeError:
             payload = None
             if 200 <= status < 300:
