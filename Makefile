@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck check fmt install install-dev clean
+.PHONY: run test bench lint typecheck check fmt install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ test: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# Gateway overhead against a direct call (wrk, installed if missing), memory for a big answer,
+# and the local engine batched against unbatched. Numbers and commands: bench/RESULTS.md.
+bench: install-dev
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/big_response.py
+	$(BIN)/python bench/local_engine.py
 
 lint: install-dev
 	$(BIN)/ruff check src tests

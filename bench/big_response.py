@@ -27,7 +27,7 @@ from aiohttp import web
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import free_port, wait_http  # noqa: E402
+from run import free_port, wait_http
 
 N, WIDTH, HEIGHT = 10, 1792, 1024
 
@@ -42,7 +42,9 @@ def upstream_main(port: int) -> None:
     images = []
     for _ in range(N):
         buffer = io.BytesIO()
-        Image.frombytes("RGB", (WIDTH, HEIGHT), rng.randbytes(WIDTH * HEIGHT * 3)).save(buffer, "PNG", compress_level=1)
+        Image.frombytes("RGB", (WIDTH, HEIGHT), rng.randbytes(WIDTH * HEIGHT * 3)).save(
+            buffer, "PNG", compress_level=1
+        )
         images.append({"b64_json": base64.b64encode(buffer.getvalue()).decode()})
     import orjson
 
@@ -65,29 +67,51 @@ def main() -> None:
         f'[[deployments]]\nname = "big"\nprovider = "openai"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n'
         'api_key = "sk-big"\nmodels = ["gpt-image-1"]\n'
     )
-    env = {**os.environ, "IMAGEHUB_DATA_DIR": str(work / "data"), "IMAGEHUB_CONFIG_FILE": str(work / "hub.toml"),
-           "IMAGEHUB_MAX_BODY_BYTES": str(1 << 20)}
+    env = {
+        **os.environ,
+        "IMAGEHUB_DATA_DIR": str(work / "data"),
+        "IMAGEHUB_CONFIG_FILE": str(work / "hub.toml"),
+        "IMAGEHUB_MAX_BODY_BYTES": str(1 << 20),
+    }
     upstream = subprocess.Popen([sys.executable, __file__, "--upstream", str(up_port)])
-    key = subprocess.run([sys.executable, "-m", "imagehub", "keys", "create", "--name", "big"], env=env,
-                         capture_output=True, text=True, check=True).stdout.strip()
-    hub = subprocess.Popen([sys.executable, "-m", "imagehub", "serve", "--port", str(hub_port), "--log-level",
-                            "warning"], env=env, stderr=subprocess.DEVNULL)
+    key = subprocess.run(
+        [sys.executable, "-m", "imagehub", "keys", "create", "--name", "big"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "imagehub", "serve", "--port", str(hub_port), "--log-level", "warning"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{hub_port}/healthz", hub)
         wait_http(f"http://127.0.0.1:{up_port}/", upstream, timeout=120)
         payload = int(httpx.get(f"http://127.0.0.1:{up_port}/", timeout=120).text)
-        request = {"model": "gpt-image-1", "prompt": "big", "n": N, "size": "1536x1024",
-                   "response_format": "b64_json"}
+        request = {
+            "model": "gpt-image-1",
+            "prompt": "big",
+            "n": N,
+            "size": "1536x1024",
+            "response_format": "b64_json",
+        }
         headers = {"Authorization": f"Bearer {key}"}
         # One small request first, so imports and pools are warm before we read the baseline.
-        httpx.post(f"http://127.0.0.1:{hub_port}/api/images/generations", json={**request, "n": 1}, headers=headers,
-                   timeout=120)
+        httpx.post(
+            f"http://127.0.0.1:{hub_port}/api/images/generations",
+            json={**request, "n": 1},
+            headers=headers,
+            timeout=120,
+        )
         time.sleep(0.5)
         baseline = rss_kb(hub.pid, "VmRSS")
         before_peak = rss_kb(hub.pid, "VmHWM")
         started = time.monotonic()
-        response = httpx.post(f"http://127.0.0.1:{hub_port}/api/images/generations", json=request, headers=headers,
-                              timeout=300)
+        response = httpx.post(
+            f"http://127.0.0.1:{hub_port}/api/images/generations", json=request, headers=headers, timeout=300
+        )
         elapsed = time.monotonic() - started
         response.raise_for_status()
         peak = rss_kb(hub.pid, "VmHWM")
@@ -96,10 +120,14 @@ def main() -> None:
         hub.terminate()
         upstream.terminate()
     growth = (max(peak, before_peak) - baseline) / 1024
-    print(f"payload from upstream: {payload / 1e6:.1f} MB; response to client: {received / 1e6:.1f} MB "
-          f"in {elapsed:.2f} s")
-    print(f"hub RSS: idle {baseline / 1024:.0f} MB, peak {peak / 1024:.0f} MB, growth {growth:.0f} MB "
-          f"= {growth * 1024 * 1024 / payload:.2f} x the payload")
+    print(
+        f"payload from upstream: {payload / 1e6:.1f} MB; response to client: {received / 1e6:.1f} MB "
+        f"in {elapsed:.2f} s"
+    )
+    print(
+        f"hub RSS: idle {baseline / 1024:.0f} MB, peak {peak / 1024:.0f} MB, growth {growth:.0f} MB "
+        f"= {growth * 1024 * 1024 / payload:.2f} x the payload"
+    )
 
 
 if __name__ == "__main__":

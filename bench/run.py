@@ -86,7 +86,10 @@ def run_wrk(wrk: str, url: str, key: str, body: dict[str, object], connections: 
     threads = min(2, connections)
     output = subprocess.run(
         [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
     ).stdout
     os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
@@ -139,12 +142,29 @@ def main() -> None:
     env.pop("REDIS_URL", None)
     env.pop("DATABASE_URL", None)
     upstream = subprocess.Popen([PYTHON, str(ROOT / "bench" / "upstream.py"), str(upstream_port)])
-    key = subprocess.run([PYTHON, "-m", "imagehub", "keys", "create", "--name", "bench"], env=env,
-                         capture_output=True, text=True, check=True).stdout.strip()
+    key = subprocess.run(
+        [PYTHON, "-m", "imagehub", "keys", "create", "--name", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     hub = subprocess.Popen(
-        [PYTHON, "-m", "imagehub", "serve", "--port", str(hub_port), "--workers", str(args.workers),
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=(work / "hub.log").open("w"),  # JSON access log kept on
+        [
+            PYTHON,
+            "-m",
+            "imagehub",
+            "serve",
+            "--port",
+            str(hub_port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "hub.log").open("w"),  # JSON access log kept on
     )
     results: dict[str, Result] = {}
     try:
@@ -157,10 +177,17 @@ def main() -> None:
         run_wrk(wrk, hub_url, key, {**body, "response_format": "b64_json"}, 4, 2)
         for connections in (1, 16):
             results[f"direct c{connections}"] = run_wrk(
-                wrk, direct_url, "sk-bench", {**body, "response_format": "b64_json"}, connections, args.seconds)
+                wrk,
+                direct_url,
+                "sk-bench",
+                {**body, "response_format": "b64_json"},
+                connections,
+                args.seconds,
+            )
             for fmt in ("b64_json", "url"):
                 results[f"hub {fmt} c{connections}"] = run_wrk(
-                    wrk, hub_url, key, {**body, "response_format": fmt}, connections, args.seconds)
+                    wrk, hub_url, key, {**body, "response_format": fmt}, connections, args.seconds
+                )
         rss = peak_rss_mb(hub.pid)
     finally:
         hub.terminate()
@@ -169,17 +196,22 @@ def main() -> None:
         upstream.wait(10)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{'run':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'added p50':>11}{'vs direct':>11}")
+    print(
+        f"\n{'run':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'added p50':>11}{'vs direct':>11}"
+    )
     for name, result in results.items():
         direct = results[f"direct c{name.rsplit('c', 1)[1]}"]
         added = "" if name.startswith("direct") else f"{result.p50_ms - direct.p50_ms:+.2f} ms"
         share = "" if name.startswith("direct") else f"{result.rps / direct.rps:.0%}"
-        print(f"{name:<20}{result.rps:>10.0f}{result.p50_ms:>10.2f}{result.p99_ms:>10.2f}{result.errors:>8}"
-              f"{added:>11}{share:>11}")
+        print(
+            f"{name:<20}{result.rps:>10.0f}{result.p50_ms:>10.2f}{result.p99_ms:>10.2f}{result.errors:>8}"
+            f"{added:>11}{share:>11}"
+        )
     print(f"\nhub peak RSS: {rss:.0f} MB (workers={args.workers})")
     if args.json:
-        args.json.write_text(json.dumps({"results": {k: vars(v) for k, v in results.items()}, "peak_rss_mb": rss},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"results": {k: vars(v) for k, v in results.items()}, "peak_rss_mb": rss}, indent=2)
+        )
 
 
 if __name__ == "__main__":
