@@ -248,11 +248,11 @@ async def _usage_records(app: FastAPI) -> list[UsageRecord]:
         (
             {
                 "prompt": "x",
-                "image": [{"type": "url", "url": "https://example.com/a.png"}],
+                "image": [{"type": "url", "url": "http://169.254.169.254/latest/meta-data/"}],
                 "modelOptions": {"model": "gpt-image-1"},
             },
-            "image",
-            "unsupported_image_source",
+            "image[0]",
+            "image_url_refused",
         ),
         (
             {"prompt": "x", "image": ["bm90IGFuIGltYWdl"], "modelOptions": {"model": "gpt-image-1"}},

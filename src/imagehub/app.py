@@ -17,7 +17,7 @@ from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
-from imagehub.api import admin, aigne, files, health, images, models, usage
+from imagehub.api import admin, aigne, edits, files, health, images, models, usage
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
@@ -26,6 +26,7 @@ from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 from imagehub.deployments import load_config
 from imagehub.generation import GenerationService
+from imagehub.inputs import InputLoader
 from imagehub.logs import configure_logging
 from imagehub.providers.registry import build_router
 from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ledger,
             PriceBook.from_config(config.billing),
         )
+        app.state.generation.configure_inputs(InputLoader.from_settings(settings))
         maintenance = asyncio.create_task(
             _maintain_forever(
                 store,
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestObserver)
     app.include_router(images.router)
+    app.include_router(edits.router)
     app.include_router(files.router)
     app.router.routes.extend(images.fast_routes())
     app.include_router(models.router)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from imagehub.catalog import ModelSpec
+
+#: What a job asks of the provider: draw, edit source images, or vary one (dall-e-2).
+Operation = Literal["generate", "edit", "variation"]
 
 
 @dataclass(frozen=True, slots=True)
 class InputImage:
-    """One source image for editing: decoded bytes, or a URL still to be fetched."""
+    """One source image (or mask) for editing, decoded and verified by Pillow."""
 
     data: bytes | None = None
-    url: str | None = None
+    url: str | None = None  # where it was fetched from, if it came as a URL
     format: str | None = None  # Pillow's name, lower case: png, jpeg, webp
     width: int = 0
     height: int = 0
+    has_alpha: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,9 @@ class ImageJob:
     user: str | None = None
     images: tuple[InputImage, ...] = ()
     seed: int | None = None  # extension field: reproducible output where the model supports it
+    operation: Operation = "generate"  # "generate" may carry images too: `image` on generations
+    mask: InputImage | None = None  # edits: transparent areas mark where images[0] is edited
+    input_fidelity: str | None = None
 
     @property
     def is_edit(self) -> bool:

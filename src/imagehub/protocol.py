@@ -30,6 +30,9 @@ class ImageGenerationRequest(BaseModel):
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = Field(default=None, description="0-100, for jpeg and webp output.")
     moderation: Literal["low", "auto"] | None = None
+    input_fidelity: Literal["high", "low"] | None = Field(
+        default=None, description="With `image`: how closely to keep the input's details (GPT image models)."
+    )
     stream: bool | None = Field(default=None, description="Streaming is not supported; false or omitted.")
     partial_images: int | None = Field(default=None, description="Only meaningful with streaming.")
     user: str | None = None
@@ -38,6 +41,62 @@ class ImageGenerationRequest(BaseModel):
         description="imagehub extension: 0-4294967295 for reproducible output, on models that list it "
         "(the local engine). Image i of a request uses seed + i.",
     )
+
+
+class _EditOptions(BaseModel):
+    """The fields of OpenAI's CreateImageEditRequest besides the images themselves."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: str = Field(description="What to change. Its maximum length depends on the model.")
+    model: str | None = Field(default=None, description="Defaults to gpt-image-1.5, as OpenAI's does.")
+    n: int | None = None
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = None
+    moderation: Literal["low", "auto"] | None = None
+    input_fidelity: Literal["high", "low"] | None = None
+    stream: bool | None = None
+    partial_images: int | None = None
+    user: str | None = None
+
+
+class ImageEditForm(_EditOptions):
+    """The text fields of a multipart POST /images/edits; files come as `image`/`image[]` and `mask`."""
+
+
+class ImageReference(BaseModel):
+    """OpenAI's ImageRefParam: an http(s) URL or a base64 `data:` URL, or an uploaded file's id."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image_url: str | None = None
+    file_id: str | None = None
+
+
+class ImageEditRequest(_EditOptions):
+    """The JSON form of POST /images/edits: images by reference instead of uploads."""
+
+    images: list[ImageReference] = Field(description="1 to 16 source images; the mask applies to the first.")
+    mask: ImageReference | None = Field(
+        default=None,
+        description="PNG whose fully transparent areas mark where to edit; same size as images[0].",
+    )
+
+
+class ImageVariationForm(BaseModel):
+    """The text fields of a multipart POST /images/variations (the file is `image`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str | None = Field(default=None, description="Only dall-e-2 makes variations.")
+    n: int | None = None
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    user: str | None = None
 
 
 class ImageData(BaseModel):

@@ -35,6 +35,22 @@ class ModelSpec:
     min_side: int | None = None
     max_side: int | None = None
     side_multiple: int = 1
+    # Source images. "image" in `fields` means `image` on /images/generations; these say the rest.
+    edit_endpoint: bool = False  # serves POST /images/edits
+    variations: bool = False  # serves POST /images/variations
+    accepts_mask: bool = False  # takes `mask` on edits
+    mask_from_alpha: bool = False  # with no mask, the image's own transparency marks what to edit
+    input_formats: tuple[str, ...] = ("png", "jpeg", "webp")
+    max_input_images: int = 16
+    max_input_bytes: int = 50 * 1024 * 1024
+    square_input: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_formats", tuple(self.input_formats))  # TOML gives lists
+        if "image" in self.fields and not self.can_edit:
+            raise ValueError(f"catalog: {self.name}: takes `image` but can_edit is false")
+        if (self.accepts_mask or self.mask_from_alpha) and not self.edit_endpoint:
+            raise ValueError(f"catalog: {self.name}: a mask needs edit_endpoint")
 
     def accepts(self, field_name: str) -> bool:
         return field_name in self.fields

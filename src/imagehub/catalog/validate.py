@@ -11,11 +11,17 @@ from collections.abc import Sequence
 
 from imagehub.catalog import Catalog, ModelSpec
 from imagehub.errors import InvalidRequest
-from imagehub.inputs import decode_input_images
-from imagehub.jobs import ImageJob
+from imagehub.jobs import ImageJob, Operation
 from imagehub.protocol import ImageGenerationRequest
+from imagehub.sources import ImageSource, request_operation, request_sources
 
 DEFAULT_MODEL = "dall-e-2"
+# OpenAI's defaults per endpoint: edits default to gpt-image-1.5, variations to dall-e-2.
+DEFAULT_MODELS: dict[Operation, str] = {
+    "generate": DEFAULT_MODEL,
+    "edit": "gpt-image-1.5",
+    "variation": "dall-e-2",
+}
 MAX_N = 10
 
 # Fields whose presence is checked against the model's `fields` list.
@@ -31,6 +37,7 @@ _OPTIONAL_FIELDS = (
     "user",
     "image",
     "seed",
+    "input_fidelity",
 )
 
 MAX_SEED = 2**32 - 1
@@ -76,8 +83,10 @@ def _check_seed(seed: int | None) -> None:
         raise _invalid("seed", f"'seed' must be from 0 to {MAX_SEED}; got {seed}.")
 
 
-def resolve_model(catalog: Catalog, requested: str | None) -> tuple[ModelSpec, str | None]:
-    name = requested if requested is not None else DEFAULT_MODEL
+def resolve_model(
+    catalog: Catalog, requested: str | None, default: str = DEFAULT_MODEL
+) -> tuple[ModelSpec, str | None]:
+    name = requested if requested is not None else default
     if not name.strip():
         raise _invalid("model", "'model' must not be empty.", code="empty_string")
     spec, provider = catalog.resolve(name)
@@ -115,7 +124,9 @@ def _check_n(spec: ModelSpec, n: int) -> None:
 def _check_unsupported_fields(spec: ModelSpec, req: ImageGenerationRequest) -> None:
     for name in _OPTIONAL_FIELDS:
         if getattr(req, name) is not None and not spec.accepts(name):
-            if name == "image":
+            if name == "image" and spec.edit_endpoint:
+                message = f"{spec.name} takes source images only on POST /images/edits, not as 'image' here."
+            elif name == "image":
                 message = (
                     f"{spec.name} cannot edit images, so 'image' is not accepted. "
                     "Use a model that can edit, such as gpt-image-1 or gemini-2.5-flash-image."
@@ -165,10 +176,61 @@ def _resolve_output(
     return output_format, compression
 
 
+def _check_operation(catalog: Catalog, spec: ModelSpec, operation: Operation) -> None:
+    """The edits and variations endpoints serve only the models the catalog says can."""
+    if operation == "generate":
+        return
+    endpoint, able = (
+        ("edits", [s.name for s in catalog if s.edit_endpoint])
+        if operation == "edit"
+        else ("variations", [s.name for s in catalog if s.variations])
+    )
+    if spec.name not in able:
+        raise _invalid(
+            "model",
+            f"{spec.name} does not serve /images/{endpoint}. Models that do: {_listing(able)}.",
+            code="model_not_supported",
+        )
+
+
+def _check_sources(
+    spec: ModelSpec,
+    req: ImageGenerationRequest,
+    operation: Operation,
+    sources: tuple[ImageSource, ...],
+    mask: ImageSource | None,
+) -> None:
+    """Per-model counts and the fields that only make sense with source images."""
+    if sources:
+        name = sources[0].param.split("[")[0]
+        limit = 1 if operation == "variation" else spec.max_input_images
+        if len(sources) > limit:
+            raise _invalid(
+                name,
+                f"'{name}' has {len(sources)} images; {spec.name} takes at most {limit}.",
+                code="array_above_max_length",
+            )
+    if mask is not None and not spec.accepts_mask:
+        raise _invalid("mask", f"{spec.name} does not take a mask.", code="unsupported_parameter")
+    if req.input_fidelity is not None and not sources:
+        raise _invalid(
+            "input_fidelity",
+            "'input_fidelity' applies only to edits of source images.",
+            "unsupported_parameter",
+        )
+
+
 def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJob:
-    """Turn a wire request into an ImageJob, or raise InvalidRequest naming the first bad field."""
-    spec, provider = resolve_model(catalog, req.model)
-    _check_prompt(spec, req.prompt)
+    """Turn a wire request into an ImageJob, or raise InvalidRequest naming the first bad field.
+
+    Source images are counted and matched against the model here but not read: `job.images` stays
+    empty until the service's InputLoader has decoded, fetched and verified them.
+    """
+    operation = request_operation(req)
+    spec, provider = resolve_model(catalog, req.model, DEFAULT_MODELS[operation])
+    _check_operation(catalog, spec, operation)
+    if operation != "variation":
+        _check_prompt(spec, req.prompt)
     _check_unsupported_fields(spec, req)
     n = 1 if req.n is None else req.n
     _check_n(spec, n)
@@ -186,7 +248,8 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
         _check_choice(spec, "background", background, spec.backgrounds)
     output_format, compression = _resolve_output(spec, req, background)
 
-    images = decode_input_images(req.image) if req.image is not None else ()
+    sources, mask = request_sources(req)
+    _check_sources(spec, req, operation, sources, mask)
     return ImageJob(
         spec=spec,
         provider=provider,
@@ -203,6 +266,7 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
         output_compression=compression,
         moderation=req.moderation,
         user=req.user,
-        images=images,
         seed=req.seed,
+        operation=operation,
+        input_fidelity=req.input_fidelity,
     )

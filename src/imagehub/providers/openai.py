@@ -1,8 +1,8 @@
 """OpenAI's images API, and any OpenAI-compatible upstream (LocalAI, vLLM-Omni, a second account).
 
-Generations are JSON; edits are multipart. We always ask DALL-E for base64 so that the hub either
-passes the string straight through (`b64_json`) or stores the bytes (`url`) without a second
-download; GPT image models answer base64 anyway.
+Generations are JSON; edits and variations are multipart. We always ask DALL-E for base64 so that
+the hub either passes the string straight through (`b64_json`) or stores the bytes (`url`) without
+a second download; GPT image models answer base64 anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +17,18 @@ from imagehub.providers.errors import Retryable
 from imagehub.providers.http import UpstreamClient, UpstreamErrorInfo
 
 # Job attributes forwarded when the model accepts the field of the same name.
-_FORWARDED = ("quality", "style", "background", "output_format", "output_compression", "moderation", "user")
+_FORWARDED = (
+    "quality",
+    "style",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "input_fidelity",
+    "user",
+)
+# What OpenAI's variations endpoint takes besides the image (no prompt, no quality).
+_VARIATION_FIELDS = ("model", "n", "size", "response_format", "user")
 _ECHO = ("background", "output_format", "size", "quality")
 
 
@@ -59,7 +70,16 @@ class OpenAIProvider:
 
     async def generate(self, job: ImageJob) -> GenerationResult:
         fields = self._fields(job)
-        if job.is_edit:
+        if job.operation == "variation":
+            variation = {name: value for name, value in fields.items() if name in _VARIATION_FIELDS}
+            payload = await self._client.request_json(
+                "POST",
+                f"{self._base}/images/variations",
+                headers=self._headers,
+                data=_multipart(variation, job),
+                parse_error=parse_openai_error,
+            )
+        elif job.is_edit:
             payload = await self._client.request_json(
                 "POST",
                 f"{self._base}/images/edits",
@@ -113,6 +133,7 @@ class OpenAIProvider:
 
 
 def _multipart(fields: dict[str, Any], job: ImageJob) -> aiohttp.FormData:
+    """Fields as text, then `image` (one) or `image[]` (several) files, then `mask`, as OpenAI's SDK sends."""
     form = aiohttp.FormData()
     for name, value in fields.items():
         form.add_field(name, str(value))
@@ -120,4 +141,6 @@ def _multipart(fields: dict[str, Any], job: ImageJob) -> aiohttp.FormData:
     for index, image in enumerate(job.images):
         fmt = image.format or "png"
         form.add_field(field, image.data or b"", filename=f"image-{index}.{fmt}", content_type=f"image/{fmt}")
+    if job.mask is not None:
+        form.add_field("mask", job.mask.data or b"", filename="mask.png", content_type="image/png")
     return form

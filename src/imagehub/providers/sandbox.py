@@ -1,7 +1,9 @@
 """The sandbox engine: what sandbox keys get instead of a paid model.
 
 Offline and deterministic: the seed comes from the request itself, so the same request gives the
-same bytes every time, and tests and CI can depend on it.
+same bytes every time, and tests and CI can depend on it. Edits and variations return the first
+source image tinted (only inside the mask's transparent areas, when there is a mask) and captioned
+with the prompt, so edit flows can be tested offline.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ def _seed(job: ImageJob, index: int) -> int:
     material = "\x1f".join(str(part) for part in parts).encode()
     for image in job.images:
         material += hashlib.sha256(image.data or b"").digest()
+    if job.operation != "generate":
+        material += job.operation.encode()
+    if job.mask is not None:
+        material += b"mask" + hashlib.sha256(job.mask.data or b"").digest()
     return int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
 
 
 def _footer(job: ImageJob, index: int) -> str:
     details = [job.spec.name, f"{job.width}x{job.height}"]
     details += [value for value in (job.quality, job.style) if value]
+    if job.operation != "generate":
+        details.append(job.operation)
     details.append(f"{index + 1}/{job.n}")
     return " | ".join(details)
 
@@ -57,6 +65,8 @@ class SandboxProvider:
                 compression=job.output_compression,
                 transparent=job.background == "transparent",
                 source=source.data if source else None,
+                mask=job.mask.data if job.mask is not None else None,
+                alpha_is_mask=job.operation == "edit" and job.spec.mask_from_alpha,
             )
             for index in range(job.n)
         ]

@@ -24,12 +24,24 @@ def _colour(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(20, 236), rng.randrange(20, 236), rng.randrange(20, 236))
 
 
-def _backdrop(width: int, height: int, rng: random.Random, base: Image.Image | None) -> Image.Image:
+def edit_region(image: Image.Image) -> Image.Image:
+    """Where an edit may paint: 255 where `image` is fully transparent (OpenAI's mask rule), else 0."""
+    alpha = image.convert("RGBA").getchannel("A")
+    return alpha.point(lambda value: 255 if value == 0 else 0)
+
+
+def _backdrop(
+    width: int, height: int, rng: random.Random, base: Image.Image | None, region: Image.Image | None
+) -> Image.Image:
     if base is not None:
-        # An "edit": the source image, fitted to the canvas and tinted, so the input is recognisable.
+        # An "edit": the source image, fitted to the canvas and tinted, so the input is recognisable;
+        # with a mask, only its transparent areas are tinted and the rest is the source untouched.
         fitted = ImageOps.fit(base.convert("RGB"), (width, height))
         tint = Image.new("RGB", (width, height), _colour(rng))
-        return Image.blend(fitted, tint, 0.35)
+        tinted = Image.blend(fitted, tint, 0.35)
+        if region is None:
+            return tinted
+        return Image.composite(tinted, fitted, ImageOps.fit(region, (width, height)))
     gradient = Image.linear_gradient("L").rotate(rng.choice((0, 45, 90, 135))).resize((width, height))
     canvas = ImageOps.colorize(gradient, _colour(rng), _colour(rng))
     draw = ImageDraw.Draw(canvas)
@@ -79,15 +91,26 @@ def render(
     compression: int | None,
     transparent: bool,
     source: bytes | None = None,
+    mask: bytes | None = None,
+    alpha_is_mask: bool = False,
 ) -> bytes:
-    """One labelled image as encoded bytes; the same arguments always give the same bytes."""
+    """One labelled image as encoded bytes; the same arguments always give the same bytes.
+
+    With `mask` (or `alpha_is_mask`, dall-e-2's rule for a source with no mask) only the fully
+    transparent areas of the mask (or of the source) are edited.
+    """
     rng = random.Random(seed)
     base = Image.open(io.BytesIO(source)) if source is not None else None
-    canvas = _backdrop(width, height, rng, base).convert("RGBA")
+    region = None
+    if mask is not None:
+        region = edit_region(Image.open(io.BytesIO(mask)))
+    elif base is not None and alpha_is_mask:
+        region = edit_region(base)
+    canvas = _backdrop(width, height, rng, base, region).convert("RGBA")
     if transparent:
         # Keep the drawing, make the backdrop see-through at the edges so transparency is visible.
-        mask = Image.linear_gradient("L").resize((width, height))
-        canvas.putalpha(ImageOps.autocontrast(mask, cutoff=0).point(lambda v: 96 + v * 159 // 255))
+        fade = Image.linear_gradient("L").resize((width, height))
+        canvas.putalpha(ImageOps.autocontrast(fade, cutoff=0).point(lambda v: 96 + v * 159 // 255))
     _draw_text(canvas, prompt, footer)
 
     out = io.BytesIO()
