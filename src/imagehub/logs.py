@@ -12,6 +12,8 @@ import time
 
 import orjson
 
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -23,15 +25,22 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and not name.startswith("_"):
+                entry.setdefault(name, value)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry).decode()
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str = "info", access_log: bool = True) -> None:
+    """JSON logs for the `imagehub` loggers, unless the operator configured them already
+    (e.g. `uvicorn --log-config`): their configuration wins."""
+    root = logging.getLogger("imagehub")
+    if root.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("imagehub")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
