@@ -166,6 +166,39 @@ def test_image_input_edits_at_the_requested_size(local: LocalHub) -> None:
     assert edited[0] != generate(client, size="320x256", seed=9)[0]  # the source matters
 
 
+def test_sdk_edit_endpoint_is_image_to_image(local: LocalHub) -> None:
+    """`client.images.edit` (multipart) is the same image-to-image as `image` on generations."""
+    source = tiny_png(64, 48, (200, 30, 30))
+    client = local.sdk()
+
+    def edit(**extra: Any) -> list[str]:
+        result = client.images.edit(
+            model="sd-turbo",
+            image=("source.png", source, "image/png"),
+            prompt="a red fox",
+            size="320x256",  # type: ignore[arg-type]
+            n=2,
+            response_format="b64_json",
+            extra_body={"seed": 9, **extra},
+        )
+        assert result.data is not None
+        return [item.b64_json or "" for item in result.data]
+
+    edited = edit()
+    assert [decode_b64(b64).size for b64 in edited] == [(320, 256), (320, 256)]
+    assert edit() == edited
+    as_generation = generate(client, size="320x256", seed=9, image=base64.b64encode(source).decode(), n=2)
+    assert as_generation == edited
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(
+            model="sd-turbo",
+            image=("s.png", source, "image/png"),
+            mask=("m.png", source, "image/png"),
+            prompt="x",
+        )
+    assert refused.value.body["param"] == "mask"  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     ("params", "param", "code"),
     [
@@ -181,7 +214,7 @@ def test_image_input_edits_at_the_requested_size(local: LocalHub) -> None:
         ({"seed": 2**32}, "seed", "invalid_value"),
         ({"seed": "7"}, "seed", None),
         ({"seed": 7, "model": "dall-e-3"}, "seed", "unsupported_parameter"),
-        ({"image": [base64.b64encode(tiny_png()).decode()] * 2}, "image", "unsupported_parameter"),
+        ({"image": [base64.b64encode(tiny_png()).decode()] * 2}, "image", "array_above_max_length"),
     ],
 )
 def test_what_the_local_engine_refuses(
@@ -280,9 +313,8 @@ def test_batched_and_unbatched_give_each_request_its_own_images(tmp_path: Path, 
             results = await asyncio.gather(*(router.generate(j, sandbox=False) for j in jobs))
         finally:
             await router.close()
-        return [
-            [image.data or b"" for image in r.images] for r in results
-        ], provider.batcher.stats.batch_sizes
+        images = [[image.data or b"" for image in result.images] for result in results]
+        return images, list(provider.batcher.stats.batch_sizes)
 
     batched, batch_sizes = asyncio.run(run(max_batch=8, max_wait_ms=50))
     unbatched, single_sizes = asyncio.run(run(max_batch=1))

@@ -62,6 +62,7 @@ class _EditOptions(BaseModel):
     stream: bool | None = None
     partial_images: int | None = None
     user: str | None = None
+    seed: int | None = Field(default=None, description="imagehub extension, as on generations.")
 
 
 class ImageEditForm(_EditOptions):

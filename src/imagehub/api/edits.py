@@ -37,7 +37,7 @@ router = APIRouter(tags=["images"])
 Fields = TypeVar("Fields", bound=BaseModel)
 
 _IMAGE_FIELD = re.compile(r"^image(\[\d*\])?$")
-_INTEGERS = frozenset({"n", "output_compression", "partial_images"})
+_INTEGERS = frozenset({"n", "output_compression", "partial_images", "seed"})
 _BOOLEANS = frozenset({"stream"})
 
 

@@ -49,7 +49,9 @@ class BatchStats:
     dropped: int = 0  # cancelled while waiting: never ran
     largest_batch: int = 0  # images in the biggest call so far
     busy_seconds: float = 0.0
-    batch_sizes: list[int] = field(default_factory=list)  # images per call, most recent last
+    batch_sizes: deque[int] = field(
+        default_factory=lambda: deque(maxlen=1000)
+    )  # images per call, latest last
 
     def record(self, requests: int, images: int, seconds: float) -> None:
         self.batches += 1
@@ -57,7 +59,7 @@ class BatchStats:
         self.images += images
         self.largest_batch = max(self.largest_batch, images)
         self.busy_seconds += seconds
-        self.batch_sizes = [*self.batch_sizes[-999:], images]
+        self.batch_sizes.append(images)
 
 
 @dataclass(eq=False)
