@@ -50,7 +50,7 @@ class Reservation:
     journal: dict[str, Any] | None = None  # set for unmetered requests: the record so far
 
 
-def _record(**values: Any) -> dict[str, Any]:
+def usage_row(**values: Any) -> dict[str, Any]:
     """A full usage row for the journal: every column present, so batches insert uniformly."""
     row: dict[str, Any] = {
         "provider": None,
@@ -121,7 +121,7 @@ class Ledger:
         """
         now = datetime.now(UTC)
         if not metered and self._writer is not None:
-            entry = _record(
+            entry = usage_row(
                 request_id=request_id,
                 key_id=key_id,
                 state="pending",
@@ -311,7 +311,7 @@ class Ledger:
         now = datetime.now(UTC)
         if self._writer is not None:
             self._writer.finish(
-                _record(
+                usage_row(
                     request_id=request_id,
                     key_id=key_id,
                     state="rejected",

@@ -96,13 +96,16 @@ class UsageWriter:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_after(delay))
 
     async def _flush_after(self, delay: float) -> None:
+        """Flush until nothing is queued, including records that arrived during a flush."""
         if delay:
             await asyncio.sleep(delay)
-        try:
-            await self.flush()
-        except Exception:
-            # The journal still has every line; the next flush or a replay will insert them.
-            log.exception("usage flush failed; records stay in the journal")
+        while self._batch:
+            try:
+                await self.flush()
+            except Exception:
+                # The journal still has every line; try again shortly (a replay also recovers them).
+                log.exception("usage flush failed; records stay in the journal")
+                await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         """Insert the queued records in one transaction, then drop the journal segment they were in."""
@@ -124,8 +127,6 @@ class UsageWriter:
             os.close(old_fd)
             with contextlib.suppress(FileNotFoundError):
                 old_path.unlink()
-        if self._batch:
-            self._schedule(0)
 
     async def close(self) -> None:
         if self._flusher is not None:
