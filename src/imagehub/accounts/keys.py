@@ -95,8 +95,11 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_PREFIX_TUPLE = tuple(_PREFIXES.values())
+
+
 def looks_like_key(secret: str) -> bool:
-    return secret.startswith(tuple(_PREFIXES.values())) and 20 < len(secret) < 200
+    return 20 < len(secret) < 200 and secret.startswith(_PREFIX_TUPLE)
 
 
 class KeyStore:

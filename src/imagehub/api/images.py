@@ -61,10 +61,16 @@ _REQUEST_BODY: dict[str, Any] = {
 
 
 def public_base_url(request: Request) -> str:
+    """IMAGEHUB_PUBLIC_URL, else the scheme and Host the client used (proxy headers only when trusted,
+    which uvicorn has already applied to the scope)."""
     configured: str | None = request.app.state.settings.public_url
     if configured:
         return configured
-    return f"{request.url.scheme}://{request.url.netloc}"
+    host = request.headers.get("host")
+    if not host:
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
 def request_context(request: Request) -> RequestContext:

@@ -60,12 +60,20 @@ class PriceBook:
 
     margin_percent: float = 0.0
     overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    _models: dict[str, ModelPrice] = field(default_factory=dict, repr=False)
+    _quotes: dict[tuple[str, str | None, str, int], int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: BillingConfig) -> PriceBook:
         return cls(config.margin_percent, config.prices)
 
     def model_price(self, model: str) -> ModelPrice:
+        cached = self._models.get(model)
+        if cached is None:
+            cached = self._models[model] = self._build_model_price(model)
+        return cached
+
+    def _build_model_price(self, model: str) -> ModelPrice:
         listed = _list_prices().get(model, {})
         per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
         tokens = listed.get("tokens", {}) if model not in self.overrides else {}
@@ -77,8 +85,13 @@ class PriceBook:
         return -(-scaled // 10000)
 
     def quote(self, job: ImageJob) -> int:
-        """The most this job can cost: the reservation."""
-        return self._with_margin(self.model_price(job.spec.name).image_price(job.quality, job.size) * job.n)
+        """The most this job can cost: the reservation. Memoised: it is asked on every request."""
+        signature = (job.spec.name, job.quality, job.size, job.n)
+        quoted = self._quotes.get(signature)
+        if quoted is None:
+            price = self.model_price(job.spec.name).image_price(job.quality, job.size)
+            quoted = self._quotes[signature] = self._with_margin(price * job.n)
+        return quoted
 
     def settle(self, job: ImageJob, result: GenerationResult, quoted: int) -> int:
         """What the delivered images cost, from reported tokens when there are any; at most `quoted`."""

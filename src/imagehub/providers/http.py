@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 
@@ -72,7 +73,7 @@ class UpstreamClient:
     async def request_json(
         self,
         method: str,
-        url: str,
+        url: str | URL,
         *,
         headers: Mapping[str, str],
         parse_error: ErrorParser,

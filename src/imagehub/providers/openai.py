@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from imagehub.deployments import Deployment
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
@@ -50,6 +51,8 @@ class OpenAIProvider:
     def __init__(self, deployment: Deployment, api_key: str | None) -> None:
         self.name = deployment.name
         self._base = deployment.url
+        # Parsed once: aiohttp would otherwise parse the URL string on every request.
+        self._generations_url = URL(f"{self._base}/images/generations")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = UpstreamClient(
             label=f"deployment {deployment.name!r}",
@@ -90,7 +93,7 @@ class OpenAIProvider:
         else:
             payload = await self._client.request_json(
                 "POST",
-                f"{self._base}/images/generations",
+                self._generations_url,
                 headers=self._headers,
                 json=fields,
                 parse_error=parse_openai_error,
