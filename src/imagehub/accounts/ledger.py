@@ -120,38 +120,25 @@ class Ledger:
         database: there is nothing to hold, only a record to keep.
         """
         now = datetime.now(UTC)
+        pending: dict[str, Any] = {
+            "request_id": request_id,
+            "key_id": key_id,
+            "state": "pending",
+            "model": model,
+            "size": size,
+            "quality": quality,
+            "n_requested": n,
+            "reserved_micros": amount,
+            "client_did": client_did,
+        }
         if not metered and self._writer is not None:
-            entry = usage_row(
-                request_id=request_id,
-                key_id=key_id,
-                state="pending",
-                model=model,
-                size=size,
-                quality=quality,
-                n_requested=n,
-                reserved_micros=amount,
-                created_at=now.isoformat(),
-                client_did=client_did,
-            )
+            entry = usage_row(**pending, created_at=now.isoformat())
             self._writer.begin(entry)
             return Reservation(request_id, key_id, amount, None, False, time.monotonic(), journal=entry)
         period: str | None = None
         balance_held = False
         async with self.writing(), self._sessions.begin() as session:
-            session.add(
-                UsageRecord(
-                    request_id=request_id,
-                    key_id=key_id,
-                    state="pending",
-                    model=model,
-                    size=size,
-                    quality=quality,
-                    n_requested=n,
-                    reserved_micros=amount,
-                    created_at=now,
-                    client_did=client_did,
-                )
-            )
+            session.add(UsageRecord(**pending, created_at=now))
             await session.flush()  # the write comes first: it takes SQLite's write lock
             if amount > 0:
                 balance_held, period = await self._hold(session, key_id, amount, now)
