@@ -28,6 +28,10 @@ from imagehub.sources import request_sources
 from imagehub.storage import FileStore, StoredImage, UrlSigner
 
 FILES_PATH = "/api/images/files/"
+# Writing a small image to the page cache takes ~0.1-0.2 ms; handing it to a worker thread and
+# back cost ~1 ms of latency here (bench: url at c1 went from 343 to 516 req/s inline). Big
+# images still go to a thread, so the event loop is never blocked for long.
+INLINE_WRITE_BYTES = 256 * 1024
 
 
 def new_request_id() -> str:
@@ -187,7 +191,10 @@ class GenerationService:
         try:
             for image in images:
                 data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
-                stored.append(await asyncio.to_thread(self.store.put, data, image.format, expires))
+                if len(data) <= INLINE_WRITE_BYTES:
+                    stored.append(self.store.put(data, image.format, expires))
+                else:
+                    stored.append(await asyncio.to_thread(self.store.put, data, image.format, expires))
                 metrics.BYTES_STORED.inc(len(data))
         except BaseException:
             for item in stored:

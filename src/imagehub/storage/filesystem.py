@@ -29,6 +29,7 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._shards: set[Path] = set()  # shard directories known to exist (saves a syscall a put)
 
     def _path(self, name: str) -> Path:
         # Two-character shards keep directories small under heavy use.
@@ -39,7 +40,9 @@ class FileStore:
         """Write atomically (temp file + rename) so a reader never sees half an image."""
         name = f"{expires}-{secrets.token_urlsafe(16)}.{ext}"
         path = self._path(name)
-        path.parent.mkdir(exist_ok=True)
+        if path.parent not in self._shards:
+            path.parent.mkdir(exist_ok=True)
+            self._shards.add(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
