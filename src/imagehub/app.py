@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
@@ -20,6 +21,7 @@ from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
 from imagehub.api import admin, aigne, edits, files, health, images, models, usage
 from imagehub.api.errors import install_error_handlers
+from imagehub.api.fast_path import FastPath
 from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
 from imagehub.billing.pricing import PriceBook
@@ -162,8 +164,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def create_app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` and multi-worker serving: settings from the environment."""
+def create_app_from_env() -> ASGIApp:
+    """Factory for `uvicorn --factory` and multi-worker serving: settings from the environment.
+
+    What `imagehub serve` runs: the app behind `FastPath`, which takes image generations past
+    FastAPI's middleware stack (see api/fast_path.py).
+    """
     settings = Settings()
     configure_logging(settings.log_level, settings.access_log)
-    return create_app(settings)
+    return FastPath(create_app(settings), images.fast_path_endpoints())

@@ -28,9 +28,21 @@ def error_response(
     return JsonResponse(body, status_code=status, headers=headers)
 
 
+def hub_error_response(exc: HubError) -> JsonResponse:
+    return JsonResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+
+def internal_error_response(exc: BaseException) -> JsonResponse:
+    """A 500 that says nothing of the cause to the client; the cause goes to the log."""
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(
+        500, "The hub hit an internal error. It has been logged.", type_="server_error", code="internal_error"
+    )
+
+
 async def _hub_error(_: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, HubError)
-    return JsonResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+    return hub_error_response(exc)
 
 
 async def _http_error(_: Request, exc: Exception) -> JsonResponse:
@@ -55,10 +67,7 @@ async def _validation_error(_: Request, exc: Exception) -> JsonResponse:
 
 
 async def _unexpected_error(_: Request, exc: Exception) -> JsonResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(
-        500, "The hub hit an internal error. It has been logged.", type_="server_error", code="internal_error"
-    )
+    return internal_error_response(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ replays, and rendering the ImagesResponse. The GenerationService does the rest.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -215,6 +215,11 @@ def fast_routes() -> list[Route]:
     stay for /docs and the OpenAPI schema; these, registered first, serve the traffic.
     """
     return [NamedRoute(path, create_image, methods=["POST"]) for path in GENERATION_PATHS]
+
+
+def fast_path_endpoints() -> dict[str, tuple[Route, Callable[[Request], Awaitable[Response]]]]:
+    """The same endpoints for `FastPath`, which serves them without FastAPI's middleware stack."""
+    return {route.path: (route, create_image) for route in fast_routes()}
 
 
 GENERATION_PATHS = ("/api/images/generations", "/v1/images/generations")
