@@ -5,6 +5,8 @@
 - key lookup: the cached path against a SQLite query through SQLAlchemy + aiosqlite.
 - upstream client: aiohttp against httpx, 16 concurrent requests to the fast fake upstream.
 - event loop: uvloop against asyncio's own, on the same aiohttp client loop.
+- image store: a 48 KB image as a file of its own (temp file + rename, as the store once did)
+  against an append to a segment, in a directory under the checkout like `make run`'s data.
 """
 
 from __future__ import annotations
@@ -102,6 +104,48 @@ async def client_rps(kind: str, url: str, seconds: float = 3.0, concurrency: int
     return done / seconds
 
 
+def image_store(rounds: int = 3, burst: int = 500) -> None:
+    """Bursts of `burst` writes with pauses between them: a sustained maximum-rate loop would
+    measure the disk's writeback speed instead (both ways then stall on dirty-page throttling)."""
+    import os
+    import secrets
+    import statistics
+
+    from imagehub.storage import FileStore
+
+    png = make_png()
+    scratch = Path(__file__).resolve().parent / ".work"
+    scratch.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        root = Path(folder)
+
+        def file_per_image() -> None:
+            shard = root / "files" / secrets.token_hex(1)
+            shard.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=shard, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(png)
+            os.replace(tmp, shard / secrets.token_urlsafe(16))
+
+        store = FileStore(root / "segments")
+        expires = int(time.time()) + 3600
+        ways: dict[str, Callable[[], object]] = {
+            "own file": file_per_image,
+            "segment ": lambda: store.put(png, "png", expires),
+        }
+        timings: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(rounds):
+            for name, write in ways.items():
+                started = time.process_time()
+                for _ in range(burst):
+                    write()
+                timings[name].append((time.process_time() - started) / burst * 1e6)
+                time.sleep(1.0)
+        store.close()
+    for name, values in timings.items():
+        print(f"store 48 KB image, {name}    {statistics.median(values):8.1f} us CPU")
+
+
 def clients() -> None:
     port = free_port()
     upstream = subprocess.Popen([sys.executable, str(Path(__file__).with_name("upstream.py")), str(port)])
@@ -123,5 +167,6 @@ def clients() -> None:
 
 if __name__ == "__main__":
     json_and_base64()
+    image_store()
     asyncio.run(key_lookup())
     clients()

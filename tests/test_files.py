@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from imagehub.storage import UrlSigner, load_or_create_secret
 from tests.hub import Hub, cli, create_key
 
 
@@ -83,12 +84,45 @@ def test_path_traversal_outside_files_is_404(hub: Hub) -> None:
     assert response.status_code == 404
 
 
+def _signed(hub: Hub, name: str, expires: int) -> str:
+    """A URL the hub itself would have signed (the test reads the hub's secret)."""
+    signer = UrlSigner(load_or_create_secret(hub.data_dir / "secret.key"))
+    return f"{hub.url}/api/images/files/{name}?{signer.query(name, expires)}"
+
+
 def test_well_formed_unknown_name_with_valid_signature_is_404(hub: Hub, sdk: openai.OpenAI) -> None:
-    path, expires, signature = _parts(_generate_url(sdk))
-    name = path.rsplit("/", 1)[1]
-    (hub.data_dir / "images" / name.split("-", 1)[1][:2] / name).unlink()
-    response = httpx.get(f"{hub.url}{path}?expires={expires}&signature={signature}")
-    assert response.status_code == 404
+    path, expires, _ = _parts(_generate_url(sdk))
+    stamp, segment, _offset, length_ext = path.rsplit("/", 1)[1].split("-")
+    for name in (
+        f"{stamp}-{'0' * 12}-0-{length_ext}",  # no such segment
+        f"{stamp}-{segment}-ffffffff-{length_ext}",  # a range past the segment's end
+        f"{stamp}-hhp_R0EwK3g_roKXXhjkuA.png",  # an earlier version's file name, no such file
+    ):
+        response = httpx.get(_signed(hub, name, int(expires)))
+        assert response.status_code == 404, name
+        assert response.json()["error"]["code"] == "image_not_found"
+
+
+def test_images_stored_by_an_earlier_version_are_still_served(hub: Hub) -> None:
+    """Before segments, each image was its own file in a two-character shard directory."""
+    expires = int(time.time()) + 600
+    name = f"{expires}-hhp_R0EwK3g_roKXXhjkuA.png"
+    shard = hub.data_dir / "images" / "hh"
+    shard.mkdir(exist_ok=True)
+    (shard / name).write_bytes(b"\x89PNG legacy")
+    response = httpx.get(_signed(hub, name, expires))
+    assert response.status_code == 200
+    assert response.content == b"\x89PNG legacy"
+    assert response.headers["content-type"] == "image/png"
+
+
+def test_many_images_share_segments_and_each_url_serves_its_own_bytes(hub: Hub, sdk: openai.OpenAI) -> None:
+    urls = [_generate_url(sdk, f"image {index}") for index in range(6)]
+    bodies = [httpx.get(url).content for url in urls]
+    assert all(body.startswith(b"\x89PNG") for body in bodies)
+    assert len(set(bodies)) == 6, "every URL serves a different image"
+    segments = list((hub.data_dir / "images").glob("*.seg"))
+    assert 1 <= len(segments) <= 2, "images are packed, not one file each"
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +162,7 @@ def test_expired_url_is_410_and_the_sweeper_deletes_the_file(short_hub: tuple[Hu
     path, expires, signature = _parts(result.data[0].url or "")
     local = f"{hub.url}{path}?expires={expires}&signature={signature}"
     assert httpx.get(local).status_code == 200
-    assert len(_files(hub.data_dir)) >= 2
+    assert len(_files(hub.data_dir)) >= 1
     time.sleep(3.2)
     response = httpx.get(local)
     assert response.status_code == 410
@@ -145,10 +179,10 @@ def test_gc_command_removes_expired_files(tmp_path: Path) -> None:
         key = create_key(data_dir, "gc", sandbox=True)
         client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=key, max_retries=0)
         client.images.generate(prompt="to be collected", size="256x256", n=3)
-        assert len(_files(data_dir)) == 3
+        assert 1 <= len(_files(data_dir)) <= 2, "three images, packed into a segment"
         assert "Removed 0" in cli(data_dir, "gc").stdout, "nothing is removed before expiry"
-        time.sleep(5.5)
-        assert "Removed 3" in cli(data_dir, "gc").stdout
+        time.sleep(6.5)  # a 5 s lifetime puts segments on 1 s boundaries
+        assert f"Removed {len(_files(data_dir))} " in cli(data_dir, "gc").stdout
         assert _files(data_dir) == []
     finally:
         hub.stop()

@@ -33,6 +33,7 @@ from imagehub.inputs import InputLoader
 from imagehub.logs import configure_logging
 from imagehub.providers.registry import build_router
 from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
+from imagehub.storage.segments import bucket_seconds_for
 
 log = logging.getLogger("imagehub")
 
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.effective_database_url)
         await migrate(engine)
         sessions = sessionmaker(engine)
-        store = FileStore(settings.images_dir)
+        store = FileStore(settings.images_dir, bucket_seconds_for(settings.url_ttl_seconds))
         signer = UrlSigner(load_or_create_secret(settings.secret_path))
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await router.close()
+            store.close()
             await rate_limiter.close()
             await writer.close()
             await engine.dispose()

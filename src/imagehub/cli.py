@@ -99,7 +99,7 @@ main.add_command(usage)
 def gc() -> None:
     """Delete expired images from the store now (the server also sweeps on its own)."""
     removed = FileStore(Settings().images_dir).sweep()
-    click.echo(f"Removed {removed} expired image file(s).")
+    click.echo(f"Removed {removed} expired file(s) from the image store.")
 
 
 @main.command()

@@ -1,7 +1,11 @@
-"""A local-disk blob store whose file names carry their own expiry.
+"""The local-disk image store: images packed into segments, names that carry where they are.
 
-`<expires>-<token>.<ext>`: the sweeper finds expired files from names alone, so storing an image
-costs one file write and no database row, and nothing outlives its URL for long.
+An image's name is `<bucket>-<segment>-<offset>-<length>.<ext>` (offset and length in hex):
+everything needed to find its bytes, and, signed with its expiry into its URL, nothing a client
+can change. Segments are named `<bucket>-<segment>.seg`, the bucket being the time by which all
+their images have expired, so the sweeper finds what to delete from names alone, and storing an
+image costs no database row and no new file (see segments.py). Stores written by earlier
+versions, one file per image in two-character shard directories, are still served and swept.
 """
 
 from __future__ import annotations
@@ -9,14 +13,20 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
-import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagehub.storage.segments import SUFFIX, SegmentWriter, free_range, segment_file_name
+
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-_NAME = re.compile(r"^(?P<expires>\d{10,12})-(?P<token>[A-Za-z0-9_-]{22})\.(?P<ext>png|jpeg|webp)$")
+_NAME = re.compile(
+    r"^(?P<bucket>\d{10,12})-(?P<segment>[0-9a-f]{12})-(?P<offset>[0-9a-f]{1,12})-(?P<length>[0-9a-f]{1,10})"
+    r"\.(?P<ext>png|jpeg|webp)$"
+)
+_SEGMENT_FILE = re.compile(r"^(?P<bucket>\d{10,12})-[0-9a-f]{12}" + re.escape(SUFFIX) + "$")
+_LEGACY_NAME = re.compile(r"^(?P<expires>\d{10,12})-(?P<token>[A-Za-z0-9_-]{22})\.(?P<ext>png|jpeg|webp)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,68 +35,120 @@ class StoredImage:
     expires: int
 
 
+@dataclass(frozen=True, slots=True)
+class LocatedImage:
+    """Where a stored image's bytes are: a byte range of a file."""
+
+    path: Path
+    offset: int
+    length: int
+    content_type: str
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks(self.length))
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The image's bytes, `size` at a time, from one open file (safe against a concurrent sweep)."""
+        with open(self.path, "rb", buffering=0) as handle:
+            position, end = self.offset, self.offset + self.length
+            while position < end:
+                chunk = os.pread(handle.fileno(), min(size, end - position), position)
+                if not chunk:
+                    raise FileNotFoundError(f"{self.path} ends before the image does")
+                position += len(chunk)
+                yield chunk
+
+
 class FileStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, bucket_seconds: int = 60) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self._shards: set[Path] = set()  # shard directories known to exist (saves a syscall a put)
-
-    def _path(self, name: str) -> Path:
-        # Two-character shards keep directories small under heavy use.
-        token = name.split("-", 1)[1]
-        return self.root / token[:2] / name
+        self._writer = SegmentWriter(root, bucket_seconds)
 
     def put(self, data: bytes, ext: str, expires: int) -> StoredImage:
-        """Write atomically (temp file + rename) so a reader never sees half an image."""
-        name = f"{expires}-{secrets.token_urlsafe(16)}.{ext}"
-        path = self._path(name)
-        if path.parent not in self._shards:
-            path.parent.mkdir(exist_ok=True)
-            self._shards.add(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return StoredImage(name=name, expires=expires)
+        """Append the image to this process's segment; its name is returned once it is written.
+
+        Nothing names the bytes before `put` returns, so no reader can see half an image, and a
+        crash mid-write leaves only an unnamed range that goes with its segment.
+        """
+        slot = self._writer.reserve(len(data), expires)
+        self._writer.write(slot, data)
+        return StoredImage(f"{slot.bucket}-{slot.segment_id}-{slot.offset:x}-{slot.length:x}.{ext}", expires)
 
     def delete(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(name).unlink()
-
-    def locate(self, name: str) -> tuple[Path, str] | None:
-        """Path and content type for a well-formed name that exists; None otherwise."""
+        """Forget an image that was stored for a request that then failed (its URL never left)."""
         match = _NAME.match(name)
-        if match is None:
+        if match is not None:
+            free_range(self._segment_path(match), int(match["offset"], 16), int(match["length"], 16))
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._legacy_path(name).unlink()
+
+    def locate(self, name: str) -> LocatedImage | None:
+        """The byte range for a well-formed name whose bytes exist; None otherwise."""
+        match = _NAME.match(name)
+        if match is not None:
+            offset, length = int(match["offset"], 16), int(match["length"], 16)
+            path = self._segment_path(match)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                return None
+            if size < offset + length:
+                return None
+            return LocatedImage(path, offset, length, CONTENT_TYPES[match["ext"]])
+        legacy = _LEGACY_NAME.match(name)
+        if legacy is None:
             return None
-        path = self._path(name)
-        if not path.is_file():
+        path = self._legacy_path(name)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
             return None
-        return path, CONTENT_TYPES[match["ext"]]
+        return LocatedImage(path, 0, size, CONTENT_TYPES[legacy["ext"]])
 
     @staticmethod
     def is_valid_name(name: str) -> bool:
-        return _NAME.match(name) is not None
+        return _NAME.match(name) is not None or _LEGACY_NAME.match(name) is not None
 
     def writable(self) -> bool:
         return self.root.is_dir() and os.access(self.root, os.W_OK)
 
+    def close(self) -> None:
+        """Close this process's open segment (at shutdown)."""
+        self._writer.close()
+
     def sweep(self, now: float | None = None) -> int:
-        """Delete expired images and stale temp files; return how many files went."""
+        """Delete segments whose images have all expired, and expired legacy files; return the count."""
         now = time.time() if now is None else now
         removed = 0
-        for shard in self.root.iterdir():
-            if not shard.is_dir():
+        for entry in os.scandir(self.root):
+            if entry.is_dir():
+                removed += _sweep_legacy_shard(entry.path, now)
                 continue
-            for entry in os.scandir(shard):
-                match = _NAME.match(entry.name)
-                stale_tmp = entry.name.startswith(".tmp-") and entry.stat().st_mtime < now - 3600
-                if (match and int(match["expires"]) <= now) or stale_tmp:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-                        removed += 1
+            match = _SEGMENT_FILE.match(entry.name)
+            if match and int(match["bucket"]) <= now:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
         return removed
+
+    def _segment_path(self, match: re.Match[str]) -> Path:
+        return self.root / segment_file_name(int(match["bucket"]), match["segment"])
+
+    def _legacy_path(self, name: str) -> Path:
+        token = name.split("-", 1)[1]
+        return self.root / token[:2] / name
+
+
+def _sweep_legacy_shard(shard: str, now: float) -> int:
+    """One-file-per-image shards from earlier versions: expired images and stale temp files."""
+    removed = 0
+    for entry in os.scandir(shard):
+        match = _LEGACY_NAME.match(entry.name)
+        stale_tmp = entry.name.startswith(".tmp-") and entry.stat().st_mtime < now - 3600
+        if (match and int(match["expires"]) <= now) or stale_tmp:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
