@@ -3,7 +3,9 @@
 Starts the fake upstream (bench/upstream.py), a hub on one worker pointed at it with a live key,
 and drives both with wrk at concurrency 1 and 16, for b64_json and url. Prints a table with
 requests/s, p50 and p99, the latency the hub adds, its throughput as a fraction of direct, and
-the hub's peak RSS. Loopback only; every run is bounded in time.
+the hub's peak RSS. At c16 it also measures the ceiling, a bare Starlette pass-through with no
+features (bench/passthrough.py), so that the hub's throughput can be read against what the same
+stack reaches on this machine. Loopback only; every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -146,6 +148,10 @@ def main() -> None:
     env.pop("REDIS_URL", None)
     env.pop("DATABASE_URL", None)
     upstream = subprocess.Popen([PYTHON, str(ROOT / "bench" / "upstream.py"), str(upstream_port)])
+    bare_port = free_port()
+    bare = subprocess.Popen(
+        [PYTHON, str(ROOT / "bench" / "passthrough.py"), str(upstream_port), str(bare_port)]
+    )
     key = subprocess.run(
         [PYTHON, "-m", "imagehub", "keys", "create", "--name", "bench"],
         env=env,
@@ -174,6 +180,7 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{upstream_port}/", upstream)
         wait_http(f"http://127.0.0.1:{hub_port}/healthz", hub)
+        wait_http(f"http://127.0.0.1:{bare_port}/", bare)
         direct_url = f"http://127.0.0.1:{upstream_port}/v1/images/generations"
         hub_url = f"http://127.0.0.1:{hub_port}/v1/images/generations"
         body = {"model": "dall-e-2", "prompt": "a benchmark", "size": "256x256"}
@@ -188,16 +195,25 @@ def main() -> None:
                 connections,
                 args.seconds,
             )
+            if connections > 1:
+                results[f"bare pass-through c{connections}"] = run_wrk(
+                    wrk,
+                    f"http://127.0.0.1:{bare_port}/v1/images/generations",
+                    "sk-bench",
+                    {**body, "response_format": "b64_json"},
+                    connections,
+                    args.seconds,
+                )
             for fmt in ("b64_json", "url"):
                 results[f"hub {fmt} c{connections}"] = run_wrk(
                     wrk, hub_url, key, {**body, "response_format": fmt}, connections, args.seconds
                 )
         rss = peak_rss_mb(hub.pid)
     finally:
-        hub.terminate()
-        upstream.terminate()
-        hub.wait(10)
-        upstream.wait(10)
+        for process in (hub, upstream, bare):
+            process.terminate()
+        for process in (hub, upstream, bare):
+            process.wait(10)
         shutil.rmtree(work, ignore_errors=True)
 
     print(
@@ -212,6 +228,9 @@ def main() -> None:
             f"{added:>11}{share:>11}"
         )
     print(f"\nhub peak RSS: {rss:.0f} MB (workers={args.workers})")
+    bare_c16 = results["bare pass-through c16"].rps
+    for fmt in ("b64_json", "url"):
+        print(f"hub {fmt} c16 / bare pass-through c16: {results[f'hub {fmt} c16'].rps / bare_c16:.0%}")
     if args.json:
         args.json.write_text(
             json.dumps({"results": {k: vars(v) for k, v in results.items()}, "peak_rss_mb": rss}, indent=2)
