@@ -6,10 +6,12 @@ request metrics, and one structured JSON log line.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 import orjson
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagehub import metrics
@@ -49,9 +51,9 @@ class RequestObserver:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_name(scope)
-            metrics.REQUESTS.labels(route, str(status)).inc()
-            metrics.LATENCY.labels(route).observe(elapsed)
+            requests, latency = _series(_route_name(scope), status)
+            requests.inc()
+            latency.observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 entry = {
                     "ts": round(time.time(), 3),
@@ -63,6 +65,15 @@ class RequestObserver:
                     **state.get("log", {}),
                 }
                 access_log.info(orjson.dumps(entry).decode())
+
+
+@functools.cache
+def _series(route: str, status: int) -> tuple[Counter, Histogram]:
+    """The labelled children for a route and status; looking them up anew cost more than using them.
+
+    Bounded: routes are templates, and statuses a few dozen.
+    """
+    return metrics.REQUESTS.labels(route, str(status)), metrics.LATENCY.labels(route)
 
 
 def _route_name(scope: Scope) -> str:
