@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from imagehub.storage import UrlSigner, load_or_create_secret
+from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
 from tests.hub import Hub, cli, create_key
 
 
@@ -114,6 +115,19 @@ def test_images_stored_by_an_earlier_version_are_still_served(hub: Hub) -> None:
     assert response.status_code == 200
     assert response.content == b"\x89PNG legacy"
     assert response.headers["content-type"] == "image/png"
+
+
+def test_a_big_image_streams_whole(hub: Hub) -> None:
+    """Above 256 KB the hub streams the range from a worker thread instead of reading it inline."""
+    expires = int(time.time()) + 600
+    data = b"\x89PNG" + os.urandom(3 << 20)
+    store = FileStore(hub.data_dir / "images")  # another process's segment: any hub serves it
+    name = store.put(data, "png", expires).name
+    store.close()
+    response = httpx.get(_signed(hub, name, expires))
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(data))
+    assert response.content == data
 
 
 def test_many_images_share_segments_and_each_url_serves_its_own_bytes(hub: Hub, sdk: openai.OpenAI) -> None:
