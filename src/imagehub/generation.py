@@ -35,7 +35,14 @@ INLINE_WRITE_BYTES = 256 * 1024
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    """`req_` + the time in ms (12 hex digits) + 64 random bits (16 hex digits).
+
+    Time first, so ids sort by when they were made: the usage table's primary-key index then
+    grows at its end instead of taking each insert in a random leaf page. With random ids every
+    batched row dirtied its own index page (three or four page writes per request in SQLite's WAL
+    at c16); the random half keeps ids unique across processes and hubs.
+    """
+    return f"req_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
 
 
 @dataclass(frozen=True, slots=True)
