@@ -74,6 +74,27 @@ def test_a_full_segment_is_followed_by_a_new_one(tmp_path: Path, monkeypatch: py
         assert found.read() == (bytes([index]) * 400 if index < 5 else b"x" * 5000)
 
 
+def test_a_failed_rotation_leaves_the_writer_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a new segment cannot be opened, that put fails; the next ones still write (no closed fd)."""
+    monkeypatch.setattr(segments_module, "SEGMENT_BYTES", 1000)
+    store = FileStore(tmp_path)
+    store.put(b"a" * 900, "png", NOW + 3600)
+    real_open = os.open
+
+    def refuse(path: str, *args: object, **kwargs: object) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(segments_module.os, "open", refuse)
+    with pytest.raises(OSError):
+        store.put(b"b" * 500, "png", NOW + 3600)  # needs a new segment
+    small = store.put(b"c" * 50, "png", NOW + 3600)  # still fits the current one
+    monkeypatch.setattr(segments_module.os, "open", real_open)
+    later = store.put(b"d" * 500, "png", NOW + 3600)
+    for name, data in ((small.name, b"c" * 50), (later.name, b"d" * 500)):
+        found = store.locate(name)
+        assert found is not None and found.read() == data
+
+
 def test_concurrent_writers_never_overlap(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     results: dict[str, bytes] = {}

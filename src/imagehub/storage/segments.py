@@ -13,7 +13,6 @@ never overlap; a segment is closed once it is retired and its last writer is don
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import secrets
 import threading
@@ -109,12 +108,14 @@ class SegmentWriter:
                 self._current = None
 
     def _rotate(self, bucket: int) -> _Segment:
-        if self._current is not None:
-            self._current.retired = True
-            self._close_if_done(self._current)
+        # Open the new segment before retiring the old: if the open fails (EMFILE, ENOSPC), the
+        # old one stays current and usable instead of a closed descriptor being handed out.
         segment_id = secrets.token_hex(6)
         path = self.root / segment_file_name(bucket, segment_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        if self._current is not None:
+            self._current.retired = True
+            self._close_if_done(self._current)
         self._current = _Segment(segment_id, bucket, fd)
         return self._current
 
@@ -130,9 +131,8 @@ _FALLOC_FL_PUNCH_HOLE = 0x02
 
 
 def _load_fallocate() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
     try:
-        function = ctypes.CDLL(name, use_errno=True).fallocate
+        function = ctypes.CDLL(None, use_errno=True).fallocate  # the C library already loaded
     except (OSError, AttributeError):
         return None  # not Linux/glibc: freed ranges stay until their segment expires
     function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
