@@ -130,6 +130,51 @@ def test_a_big_image_streams_whole(hub: Hub) -> None:
     assert response.content == data
 
 
+def _stored(hub: Hub, data: bytes) -> str:
+    """A signed URL for `data`, stored in the hub's image store by this (other) process."""
+    expires = int(time.time()) + 600
+    store = FileStore(hub.data_dir / "images")
+    name = store.put(data, "png", expires).name
+    store.close()
+    return _signed(hub, name, expires)
+
+
+@pytest.mark.parametrize("size", [1000, 600_000], ids=["inline", "streamed"])
+def test_a_byte_range_resumes_a_download(hub: Hub, size: int) -> None:
+    data = os.urandom(size)
+    url = _stored(hub, data)
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    etag = whole.headers["etag"]
+    for header, start, end in (
+        ("bytes=0-99", 0, 99),
+        (f"bytes={size - 10}-", size - 10, size - 1),
+        ("bytes=-25", size - 25, size - 1),
+        (f"bytes=100-{size * 2}", 100, size - 1),
+    ):
+        part = httpx.get(url, headers={"Range": header})
+        assert part.status_code == 206, header
+        assert part.content == data[start : end + 1], header
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+        assert part.headers["content-length"] == str(end - start + 1)
+    resumed = httpx.get(url, headers={"Range": "bytes=500-", "If-Range": etag})
+    assert resumed.status_code == 206 and resumed.content == data[500:]
+
+
+def test_ranges_that_cannot_be_served_as_asked(hub: Hub) -> None:
+    data = os.urandom(1000)
+    url = _stored(hub, data)
+    beyond = httpx.get(url, headers={"Range": "bytes=1000-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == "bytes */1000"
+    assert beyond.json()["error"]["code"] == "range_not_satisfiable"
+    for ignored in ({"Range": "bytes=0-1,5-9"}, {"Range": "pages=1-2"}, {"Range": "bytes=9-3"}):
+        response = httpx.get(url, headers=ignored)
+        assert response.status_code == 200 and response.content == data, ignored
+    stale = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": '"another-version"'})
+    assert stale.status_code == 200 and stale.content == data
+
+
 def test_many_images_share_segments_and_each_url_serves_its_own_bytes(hub: Hub, sdk: openai.OpenAI) -> None:
     urls = [_generate_url(sdk, f"image {index}") for index in range(6)]
     bodies = [httpx.get(url).content for url in urls]

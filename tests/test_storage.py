@@ -95,6 +95,17 @@ def test_a_failed_rotation_leaves_the_writer_usable(tmp_path: Path, monkeypatch:
         assert found is not None and found.read() == data
 
 
+def test_an_opened_image_survives_a_sweep(tmp_path: Path) -> None:
+    """The file server opens before it answers: a sweep after that cannot cut the body short."""
+    store = FileStore(tmp_path, bucket_seconds=1)
+    data = os.urandom(600_000)
+    found = store.locate(store.put(data, "png", NOW).name)
+    assert found is not None
+    image = found.open()
+    assert store.sweep(now=NOW + 1) == 1
+    assert b"".join(image.chunks(256 * 1024, 0, len(data))) == data
+
+
 def test_concurrent_writers_never_overlap(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     results: dict[str, bytes] = {}

@@ -1,26 +1,70 @@
 """GET /api/images/files/<name>: serve stored images to anyone holding a valid signed URL.
 
 No API key: browsers and downstream services fetch these directly. The HMAC signature and
-expiry are the access control.
+expiry are the access control. A single byte range (`Range: bytes=…`) is honoured, so
+interrupted downloads of big images can resume.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from imagehub.errors import NotFound
+from imagehub.errors import HubError, NotFound
 from imagehub.storage import FileStore, UrlSigner
 
 router = APIRouter(tags=["images"])
 
-# Images up to this size are read on the event loop (from the page cache, tens of µs); bigger
-# ones stream from a worker thread a chunk at a time.
+# Images up to this size are read on the event loop (from the page cache, tens of µs; a worker
+# thread's hand-off costs more); bigger ones stream from a worker thread a chunk at a time.
 INLINE_READ_BYTES = 256 * 1024
 _CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(HubError):
+    status = 416
+    type = "invalid_request_error"
+
+
+def requested_range(request: Request, length: int, etag: str) -> tuple[int, int] | None:
+    """The one byte range asked for, as (start, size); None to send the whole image.
+
+    Following RFC 9110: a malformed or multi-range header, or an If-Range that does not match,
+    is ignored (whole image); a range starting past the end is 416.
+    """
+    header = request.headers.get("range")
+    if header is None:
+        return None
+    if_range = request.headers.get("if-range")
+    match = _RANGE.match(header.strip().replace(" ", ""))
+    if match is None or (if_range is not None and if_range != etag) or not any(match.groups()):
+        return None
+    first, last = match.groups()
+    if not first:  # the last N bytes
+        size = min(int(last), length)
+        if size == 0:
+            raise _unsatisfiable(length)
+        return length - size, size
+    start = int(first)
+    end = min(int(last), length - 1) if last else length - 1
+    if start >= length:
+        raise _unsatisfiable(length)
+    if end < start:
+        return None
+    return start, end - start + 1
+
+
+def _unsatisfiable(length: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        f"The image is {length} bytes; the requested range is outside it.",
+        code="range_not_satisfiable",
+        headers={"Content-Range": f"bytes */{length}"},
+    )
 
 
 @router.get("/api/images/files/{name}", summary="Fetch a generated image by its signed URL")
@@ -35,15 +79,27 @@ async def get_image_file(request: Request, name: str) -> Response:
     if found is None:
         raise NotFound("No such image.", code="image_not_found")
     expires = int(request.query_params["expires"])
+    etag = f'"{name.rsplit(".", 1)[0]}"'  # a name is never reused for other bytes
     headers = {
         "Cache-Control": f"private, max-age={max(0, expires - int(now))}, immutable",
-        "ETag": f'"{name.rsplit(".", 1)[0]}"',  # a name is never reused for other bytes
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
     }
-    if found.length <= INLINE_READ_BYTES:
-        try:
-            content = found.read()
-        except FileNotFoundError:  # swept between locate and read
-            raise NotFound("No such image.", code="image_not_found") from None
-        return Response(content, media_type=found.content_type, headers=headers)
-    headers["Content-Length"] = str(found.length)
-    return StreamingResponse(found.chunks(_CHUNK), media_type=found.content_type, headers=headers)
+    span = requested_range(request, found.length, etag)
+    start, size = span if span is not None else (0, found.length)
+    status = 200
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{start + size - 1}/{found.length}"
+    try:
+        image = found.open()  # before answering: a sweep from here on cannot truncate the body
+    except FileNotFoundError:
+        raise NotFound("No such image.", code="image_not_found") from None
+    if size <= INLINE_READ_BYTES:
+        with image:
+            content = image.read(start, size)
+        return Response(content, status_code=status, media_type=found.content_type, headers=headers)
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(
+        image.chunks(_CHUNK, start, size), status_code=status, media_type=found.content_type, headers=headers
+    )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from imagehub.storage.segments import SUFFIX, SegmentWriter, free_range, segment_file_name
 
@@ -44,19 +45,53 @@ class LocatedImage:
     length: int
     content_type: str
 
+    def open(self) -> OpenImage:
+        """Open the file now: once open, a concurrent sweep can no longer cut the bytes short."""
+        return OpenImage(open(self.path, "rb", buffering=0), self.offset, self.length)
+
     def read(self) -> bytes:
-        return b"".join(self.chunks(self.length))
+        with self.open() as image:
+            return image.read(0, self.length)
 
     def chunks(self, size: int) -> Iterator[bytes]:
-        """The image's bytes, `size` at a time, from one open file (safe against a concurrent sweep)."""
-        with open(self.path, "rb", buffering=0) as handle:
-            position, end = self.offset, self.offset + self.length
-            while position < end:
-                chunk = os.pread(handle.fileno(), min(size, end - position), position)
-                if not chunk:
-                    raise FileNotFoundError(f"{self.path} ends before the image does")
-                position += len(chunk)
-                yield chunk
+        return self.open().chunks(size, 0, self.length)
+
+
+class OpenImage:
+    """A stored image's bytes, read from a file opened before the answer starts."""
+
+    def __init__(self, handle: BinaryIO, offset: int, length: int) -> None:
+        self._handle = handle
+        self._offset = offset
+        self.length = length
+
+    def read(self, start: int, size: int) -> bytes:
+        return b"".join(self._pieces(start, size, size))
+
+    def chunks(self, chunk_size: int, start: int, size: int) -> Iterator[bytes]:
+        """`size` bytes from `start`, `chunk_size` at a time; closes the file when done or dropped."""
+        try:
+            yield from self._pieces(start, size, chunk_size)
+        finally:
+            self.close()
+
+    def _pieces(self, start: int, size: int, chunk_size: int) -> Iterator[bytes]:
+        position, end = self._offset + start, self._offset + start + size
+        while position < end:
+            chunk = os.pread(self._handle.fileno(), min(chunk_size, end - position), position)
+            if not chunk:
+                raise FileNotFoundError(f"{self._handle.name} ends before the image does")
+            position += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> OpenImage:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class FileStore:
