@@ -34,15 +34,19 @@ class FastPath:
         self._observed = RequestObserver(self._serve)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or get_route_path(scope) not in self._routes:
+        found = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            found = self._routes.get(get_route_path(scope))
+        if found is None:
             await self.app(scope, receive, send)
             return
+        # What Starlette's routing would have put in the scope (the route names the metrics).
         scope["app"] = self.app
+        scope["route"], scope["endpoint"] = found
         await self._observed(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route, endpoint = self._routes[get_route_path(scope)]
-        scope["route"] = route
+        endpoint: Endpoint = scope["endpoint"]
         try:
             response = await endpoint(Request(scope, receive, send))
         except HubError as error:
