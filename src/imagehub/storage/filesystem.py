@@ -121,26 +121,22 @@ class FileStore:
 
     def locate(self, name: str) -> LocatedImage | None:
         """The byte range for a well-formed name whose bytes exist; None otherwise."""
-        match = _NAME.match(name)
-        if match is not None:
-            offset, length = int(match["offset"], 16), int(match["length"], 16)
+        length: int | None
+        if (match := _NAME.match(name)) is not None:
             path = self._segment_path(match)
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                return None
-            if size < offset + length:
-                return None
-            return LocatedImage(path, offset, length, CONTENT_TYPES[match["ext"]])
-        legacy = _LEGACY_NAME.match(name)
-        if legacy is None:
+            offset, length = int(match["offset"], 16), int(match["length"], 16)
+        elif (match := _LEGACY_NAME.match(name)) is not None:
+            path, offset, length = self._legacy_path(name), 0, None  # the whole file
+        else:
             return None
-        path = self._legacy_path(name)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
             return None
-        return LocatedImage(path, 0, size, CONTENT_TYPES[legacy["ext"]])
+        length = size if length is None else length
+        if size < offset + length:
+            return None
+        return LocatedImage(path, offset, length, CONTENT_TYPES[match["ext"]])
 
     @staticmethod
     def is_valid_name(name: str) -> bool:
