@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
 
 from imagehub import metrics
+from imagehub.accounts.completion import run_to_completion
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Ledger, Reservation
-from imagehub.billing.pricing import PriceBook
+from imagehub.billing.pricing import AUTO_QUALITY, BilledTerms, PriceBook, billed_terms
 from imagehub.catalog import Catalog
 from imagehub.catalog.validate import validate_generation
 from imagehub.errors import Forbidden, HubError, InvalidRequest
@@ -27,7 +29,14 @@ from imagehub.routing import Router
 from imagehub.sources import request_sources
 from imagehub.storage import FileStore, StoredImage, UrlSigner
 
+log = logging.getLogger("imagehub.generation")
+
 FILES_PATH = "/api/images/files/"
+DEFAULT_MODEL = "dall-e-2"
+UNPARSED_MODEL = "(unparsed)"
+#: What a request that ended because its client hung up is recorded with (nginx's status for it).
+CLIENT_CLOSED_STATUS = 499
+CLIENT_CLOSED_CODE = "client_disconnected"
 # Writing a small image to the page cache takes ~0.1-0.2 ms; handing it to a worker thread and
 # back cost ~1 ms of latency here (bench: url at c1 went from 343 to 516 req/s inline). Big
 # images still go to a thread, so the event loop is never blocked for long.
@@ -45,12 +54,19 @@ def new_request_id() -> str:
     return f"req_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestContext:
-    """Who is asking, for the usage record: the request id and, for AIGNE clients, their DID."""
+    """One request's identity and record-keeping, shared by the API layer and the service.
+
+    `recorded` turns true once the request has its usage record (a refusal written, or a
+    reservation whose settle or release will finish the record). Whatever layer sees the request
+    end without one writes it, so every request ends with exactly one.
+    """
 
     request_id: str = field(default_factory=new_request_id)
     client_did: str | None = None
+    model: str = UNPARSED_MODEL
+    recorded: bool = False
 
 
 @dataclass(slots=True)
@@ -115,23 +131,22 @@ class GenerationService:
         base_url: str,
         context: RequestContext | None = None,
     ) -> GenerationOutcome:
+        """Serve one request; whatever ends it (a refusal, a failure, a cancel), it is on record."""
         context = context or RequestContext()
+        context.model = request.model or DEFAULT_MODEL
         try:
             job = await self.prepare(request, key)
         except HubError as error:
-            await self.record_rejected(key, request.model or "dall-e-2", context, error)
+            await self.record_rejected(key, context, error)
             raise
+        context.model = job.spec.name
         quote = 0 if key.sandbox else self.prices.quote(job)
-        try:
-            reservation = await self._reserve(job, key, quote, context)
-        except HubError as error:
-            await self.record_rejected(key, job.spec.name, context, error)
-            raise
+        reservation = await self._reserve(job, key, quote, context)
         created = int(time.time())
         try:
             result = await self.router.generate(job, sandbox=key.sandbox)
         except BaseException as error:
-            await _release(self.ledger, reservation, error)
+            await self._release(reservation, error)
             raise
         stored: list[StoredImage] = []
         try:
@@ -140,21 +155,14 @@ class GenerationService:
                 data = self._url_items(result.images, stored, base_url)
             else:
                 data = [_b64_item(image) for image in result.images]
-            price = 0 if key.sandbox else self.prices.settle(job, result, quote)
-            echo = _echo(job, result)
-            await self.ledger.settle(
-                reservation,
-                price=price,
-                provider=result.provider,
-                n_delivered=len(result.images),
-                size=str(echo.get("size") or job.size),
-                quality=str(echo.get("quality") or job.quality or ""),
-            )
+            terms = billed_terms(job, result)
+            price = 0 if key.sandbox else self.prices.settle(job, result, quote, terms)
+            echo = _echo(job, result, terms)
         except BaseException as error:
-            for item in stored:
-                self.store.delete(item.name)
-            await _release(self.ledger, reservation, error, provider=result.provider)
+            self._delete(stored)
+            await self._release(reservation, error, provider=result.provider)
             raise
+        await self._settle(reservation, stored, price, result, terms)
         metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
         return GenerationOutcome(
             created=created,
@@ -167,7 +175,9 @@ class GenerationService:
         )
 
     async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
-        return await self.ledger.reserve(
+        """Reserve the quote; a cancel mid-way lets the transaction end, then gives the money back."""
+        metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)
+        reserving = self.ledger.reserve(
             request_id=context.request_id,
             key_id=key.id,
             amount=quote,
@@ -176,23 +186,113 @@ class GenerationService:
             quality=job.quality,
             n=job.n,
             client_did=context.client_did,
-            metered=quote > 0 and (key.balance_micros is not None or key.budget_micros is not None),
+            metered=metered,
         )
+        if self.ledger.journaled(metered):
+            reservation = await reserving  # journaling never suspends: nothing can interrupt it
+            context.recorded = True
+            return reservation
+        done = await run_to_completion(reserving)
+        if done.error is None:
+            context.recorded = True
+        if done.cancelled:
+            if done.value is not None:
+                await self._release(done.value, asyncio.CancelledError())
+            raise asyncio.CancelledError
+        if isinstance(done.error, HubError):
+            await self.record_rejected(key, context, done.error)
+        return done.result()
 
-    async def record_rejected(
-        self, key: KeyInfo, model: str, context: RequestContext, error: HubError
+    async def _settle(
+        self,
+        reservation: Reservation,
+        stored: list[StoredImage],
+        price: int,
+        result: GenerationResult,
+        terms: BilledTerms,
     ) -> None:
-        await self.ledger.record_rejected(
+        """Charge for what is about to be delivered; if the client is gone by the end, charge nothing."""
+        settling = self.ledger.settle(
+            reservation,
+            price=price,
+            provider=result.provider,
+            n_delivered=len(result.images),
+            size=terms.size,
+            quality=terms.quality or "",
+        )
+        if reservation.journal is not None:
+            await settling  # never suspends, so no cancel can land between settling and answering
+            return
+        done = await run_to_completion(settling)
+        if not done.cancelled and done.error is None:
+            return
+        self._delete(stored)
+        if done.error is not None:
+            await self._release(reservation, done.error, provider=result.provider)
+            raise done.error
+        if done.value:  # settled, but nobody will read the answer: take the charge back
+            voiding = self.ledger.void(
+                reservation,
+                charged=min(price, reservation.amount),
+                status_code=CLIENT_CLOSED_STATUS,
+                error_code=CLIENT_CLOSED_CODE,
+            )
+            voided = await run_to_completion(voiding)
+            if voided.error is not None:
+                log.error("could not void the settlement of %s: %r", reservation.request_id, voided.error)
+        raise asyncio.CancelledError
+
+    async def _release(
+        self, reservation: Reservation, error: BaseException, provider: str | None = None
+    ) -> None:
+        """Refund in full, even if the request is cancelled meanwhile; `error` says why."""
+        status, code = outcome_of(error)
+        releasing = self.ledger.release(reservation, status_code=status, error_code=code, provider=provider)
+        if reservation.journal is not None:
+            await releasing
+            return
+        done = await run_to_completion(releasing)
+        if done.error is not None:  # the row stays pending; recover_stale refunds it later
+            log.error("could not release %s: %r", reservation.request_id, done.error)
+        if done.cancelled and not isinstance(error, asyncio.CancelledError):
+            raise asyncio.CancelledError
+
+    async def record_rejected(self, key: KeyInfo, context: RequestContext, error: BaseException) -> None:
+        """Put a request that ended without a reservation on record, once; never interrupted."""
+        if context.recorded:
+            return
+        context.recorded = True
+        status, code = outcome_of(error)
+        await self.record_outcome(key, context, status, code, state="rejected")
+
+    async def record_outcome(
+        self, key: KeyInfo, context: RequestContext, status: int, code: str | None, *, state: str
+    ) -> None:
+        context.recorded = True
+        recording = self.ledger.record_rejected(
             request_id=context.request_id,
             key_id=key.id,
-            model=model,
-            status_code=error.status,
-            error_code=error.code,
+            model=context.model,
+            status_code=status,
+            error_code=code,
             client_did=context.client_did,
+            state=state,
         )
+        if self.ledger.journals_rejections:
+            await recording
+            return
+        done = await run_to_completion(recording)
+        if done.error is not None:
+            log.error("could not record %s: %r", context.request_id, done.error)
+        if done.cancelled:
+            raise asyncio.CancelledError
+
+    def _delete(self, stored: list[StoredImage]) -> None:
+        for item in stored:
+            self.store.delete(item.name)
 
     async def _store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
-        """Store every image or none: on any failure, files already written are removed."""
+        """Store every image or none: on any failure or cancel, files already written are removed."""
         expires = int(time.time()) + self.url_ttl_seconds
         stored: list[StoredImage] = []
         try:
@@ -201,11 +301,17 @@ class GenerationService:
                 if len(data) <= INLINE_WRITE_BYTES:
                     stored.append(self.store.put(data, image.format, expires))
                 else:
-                    stored.append(await asyncio.to_thread(self.store.put, data, image.format, expires))
+                    # Wait for the writing thread even when cancelled, so its file is not orphaned.
+                    writing = asyncio.to_thread(self.store.put, data, image.format, expires)
+                    done = await run_to_completion(writing)
+                    if done.value is not None:
+                        stored.append(done.value)
+                    if done.cancelled:
+                        raise asyncio.CancelledError
+                    done.result()
                 metrics.BYTES_STORED.inc(len(data))
         except BaseException:
-            for item in stored:
-                self.store.delete(item.name)
+            self._delete(stored)
             raise
         return stored
 
@@ -232,17 +338,13 @@ class GenerationService:
         return loader
 
 
-async def _release(
-    ledger: Ledger, reservation: Reservation, error: BaseException, provider: str | None = None
-) -> None:
-    """Refund in full; shielded so that a cancelled request still gives its money back."""
-    status = (
-        error.status
-        if isinstance(error, HubError)
-        else (499 if isinstance(error, asyncio.CancelledError) else 500)
-    )
-    code = error.code if isinstance(error, HubError) else type(error).__name__
-    await asyncio.shield(ledger.release(reservation, status_code=status, error_code=code, provider=provider))
+def outcome_of(error: BaseException) -> tuple[int, str]:
+    """The status and code a request that ended with `error` is recorded with."""
+    if isinstance(error, HubError):
+        return error.status, error.code or error.type
+    if isinstance(error, asyncio.CancelledError):
+        return CLIENT_CLOSED_STATUS, CLIENT_CLOSED_CODE
+    return 500, type(error).__name__
 
 
 def _b64_item(image: GeneratedImage) -> dict[str, str]:
@@ -253,18 +355,19 @@ def _b64_item(image: GeneratedImage) -> dict[str, str]:
     return entry
 
 
-def _echo(job: ImageJob, result: GenerationResult) -> dict[str, object]:
+def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[str, object]:
     """GPT image models echo the parameters they used, as OpenAI's response does.
 
-    The upstream's own report wins; the sandbox's is derived from the job.
+    The upstream's own report wins; otherwise the terms the request is billed at (so the echo, the
+    usage record and the charge agree).
     """
     if not job.spec.reports_echo:
         return {}
     echo: dict[str, object] = {
         "background": "transparent" if job.background == "transparent" else "opaque",
         "output_format": job.output_format,
-        "size": f"{job.width}x{job.height}",
-        "quality": job.quality if job.quality in ("low", "medium", "high") else "medium",
+        "size": terms.size,
+        "quality": terms.quality or AUTO_QUALITY,
     }
     echo.update(result.echo or {})
     if result.usage is not None:

@@ -93,6 +93,14 @@ class Ledger:
         # handler's sleeps (milliseconds each) when transactions collide.
         self._write_lock = asyncio.Lock() if serialize_writes else None
 
+    def journaled(self, metered: bool) -> bool:
+        """True when a request's records go to the journal: then no ledger call ever suspends."""
+        return not metered and self._writer is not None
+
+    @property
+    def journals_rejections(self) -> bool:
+        return self._writer is not None
+
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
         if self._write_lock is None:
@@ -235,6 +243,34 @@ class Ledger:
         values: dict[str, Any] = {"provider": provider} if provider else {}
         return await self._finish(reservation, "released", 0, status_code, error_code, values)
 
+    async def void(
+        self, reservation: Reservation, *, charged: int, status_code: int, error_code: str
+    ) -> bool:
+        """Undo a settlement whose answer never reached the client: refund it, record why.
+
+        Only for reservations held in the database; a journaled settlement never suspends, so
+        nothing can interrupt it between settling and answering.
+        """
+        async with self.writing(), self._sessions.begin() as session:
+            flipped = await session.execute(
+                update(UsageRecord)
+                .where(UsageRecord.request_id == reservation.request_id, UsageRecord.state == "settled")
+                .values(
+                    state="released",
+                    price_micros=0,
+                    n_delivered=0,
+                    status_code=status_code,
+                    error_code=error_code,
+                    finished_at=datetime.now(UTC),
+                )
+            )
+            if not _rowcount(flipped):
+                return False
+            await _refund(
+                session, reservation.key_id, charged, reservation.balance_held, reservation.budget_period
+            )
+        return True
+
     async def _finish(
         self,
         reservation: Reservation,
@@ -293,15 +329,19 @@ class Ledger:
         status_code: int,
         error_code: str | None,
         client_did: str | None = None,
+        state: str = "rejected",
     ) -> None:
-        """A request refused before any reservation (bad input, rate limit) is still on record."""
+        """A request refused before any reservation (bad input, rate limit) is still on record.
+
+        `state="replayed"`: an Idempotency-Key replay, answered from the stored response at no charge.
+        """
         now = datetime.now(UTC)
         if self._writer is not None:
             self._writer.finish(
                 usage_row(
                     request_id=request_id,
                     key_id=key_id,
-                    state="rejected",
+                    state=state,
                     model=model[:100],
                     status_code=status_code,
                     error_code=error_code,
@@ -317,7 +357,7 @@ class Ledger:
                 UsageRecord(
                     request_id=request_id,
                     key_id=key_id,
-                    state="rejected",
+                    state=state,
                     model=model[:100],
                     n_requested=0,
                     status_code=status_code,

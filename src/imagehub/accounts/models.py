@@ -58,7 +58,8 @@ class UsageRecord(Base):
 
     request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(12))  # pending | settled | released | interrupted
+    # pending | settled | released | interrupted | rejected | replayed
+    state: Mapped[str] = mapped_column(String(12))
     model: Mapped[str] = mapped_column(String(100))
     provider: Mapped[str | None] = mapped_column(String(100), nullable=True)
     size: Mapped[str | None] = mapped_column(String(20), nullable=True)

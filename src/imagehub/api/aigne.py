@@ -26,12 +26,12 @@ from imagehub.api.aigne_wire import (
 )
 from imagehub.api.auth import require_key
 from imagehub.api.body import parse_json
-from imagehub.api.images import _create_image, generate_images, request_context
+from imagehub.api.images import _create_image, generate_images
+from imagehub.api.recorded import recorded
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import Catalog, ModelSpec
 from imagehub.catalog.validate import DEFAULT_MODEL
-from imagehub.errors import HubError
-from imagehub.generation import GenerationOutcome, GenerationService
+from imagehub.generation import GenerationOutcome
 from imagehub.protocol import ImagesResponse
 from imagehub.routing import Router
 
@@ -119,13 +119,12 @@ async def create_image(request: Request, key: KeyInfo = Depends(require_key)) ->
     """AIGNE's image call: translate, take the main route's path (limits, service), answer as AIGNE."""
     client_did = _client_did(request)
     request.state.client_did = client_did  # request_context() puts it on the usage record
-    try:
-        envelope = await parse_json(request, AigneImageRequest, request.app.state.settings.max_body_bytes)
-        body = to_generation_request(envelope.input)
-    except HubError as error:
-        service: GenerationService = request.app.state.generation
-        await service.record_rejected(key, "(unparsed)", request_context(request), error)
-        raise
+    return await recorded(request, key, lambda context: _serve_aigne(request, key, client_did))
+
+
+async def _serve_aigne(request: Request, key: KeyInfo, client_did: str | None) -> Response:
+    envelope = await parse_json(request, AigneImageRequest, request.app.state.settings.max_body_bytes)
+    body = to_generation_request(envelope.input)
     outcome, headers = await generate_images(request, key, body)
     model = _served_model(request, body.model, outcome)
     log.info(

@@ -20,10 +20,10 @@ from starlette.responses import Response
 from imagehub.accounts.keys import KeyInfo
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
-from imagehub.api.images import generate_images, render_images_response, request_context
+from imagehub.api.images import generate_images, render_images_response
 from imagehub.api.multipart import Form, is_multipart, read_form
-from imagehub.errors import HubError, InvalidRequest
-from imagehub.generation import GenerationService
+from imagehub.api.recorded import recorded
+from imagehub.errors import InvalidRequest
 from imagehub.protocol import (
     ImageEditForm,
     ImageEditRequest,
@@ -148,12 +148,11 @@ async def _parse_variation(request: Request) -> ImageEditCall:
 
 
 async def _serve(request: Request, key: KeyInfo, operation: Literal["edit", "variation"]) -> Response:
-    try:
-        call = await (_parse_edit(request) if operation == "edit" else _parse_variation(request))
-    except HubError as error:
-        service: GenerationService = request.app.state.generation
-        await service.record_rejected(key, "(unparsed)", request_context(request), error)
-        raise
+    return await recorded(request, key, lambda context: _edit_or_vary(request, key, operation))
+
+
+async def _edit_or_vary(request: Request, key: KeyInfo, operation: Literal["edit", "variation"]) -> Response:
+    call = await (_parse_edit(request) if operation == "edit" else _parse_variation(request))
     outcome, headers = await generate_images(request, key, call)
     return Response(render_images_response(outcome), media_type="application/json", headers=headers)
 

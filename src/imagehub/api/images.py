@@ -6,6 +6,8 @@ replays, and rendering the ImagesResponse. The GenerationService does the rest.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,16 +18,19 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from imagehub.accounts.completion import run_to_completion
 from imagehub.accounts.idempotency import IdempotencyStore, StoredResponse, body_hash
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import RateLimiter, rate_limit_headers
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
-from imagehub.errors import Forbidden, HubError
-from imagehub.generation import GenerationOutcome, GenerationService, RequestContext
+from imagehub.api.recorded import recorded, request_context
+from imagehub.errors import Forbidden
+from imagehub.generation import DEFAULT_MODEL, GenerationOutcome, GenerationService
 from imagehub.protocol import ImageGenerationRequest, ImagesResponse
 
+log = logging.getLogger("imagehub.api")
 router = APIRouter(tags=["images"])
 
 _ERROR_SCHEMA = {
@@ -73,26 +78,17 @@ def public_base_url(request: Request) -> str:
     return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
-def request_context(request: Request) -> RequestContext:
-    return RequestContext(
-        request_id=request.state.request_id, client_did=getattr(request.state, "client_did", None)
-    )
-
-
 async def generate_images(
     request: Request, key: KeyInfo, body: ImageGenerationRequest
 ) -> tuple[GenerationOutcome, dict[str, str]]:
     """The shared path of every wire format: rate limits, then the service. Returns extra headers."""
     service: GenerationService = request.app.state.generation
     context = request_context(request)
+    context.model = body.model or DEFAULT_MODEL
     if key.admin:
         raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
     limiter: RateLimiter = request.app.state.rate_limiter
-    try:
-        permit = await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
-    except HubError as error:
-        await service.record_rejected(key, body.model or "dall-e-2", context, error)
-        raise
+    permit = await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
     try:
         work = service.generate(body, key, public_base_url(request), context)
         outcome = await cancel_on_disconnect(request, work)
@@ -100,7 +96,7 @@ async def generate_images(
         await permit.release()
     request.state.log = {
         "key_id": key.id,
-        "model": body.model or "dall-e-2",
+        "model": context.model,
         "provider": outcome.provider,
         "images": len(outcome.data),
     }
@@ -161,20 +157,23 @@ def images_response(outcome: GenerationOutcome, headers: dict[str, str]) -> Resp
 
 
 async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
+    return await recorded(request, key, lambda context: _serve_generation(request, key))
+
+
+async def _serve_generation(request: Request, key: KeyInfo) -> Response:
     raw = await read_json_body(request, request.app.state.settings.max_body_bytes)
-    try:
-        body = validate_json(raw, ImageGenerationRequest)
-    except HubError as error:
-        service: GenerationService = request.app.state.generation
-        await service.record_rejected(key, "(unparsed)", request_context(request), error)
-        raise
+    body = validate_json(raw, ImageGenerationRequest)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:
         outcome, headers = await generate_images(request, key, body)
         return images_response(outcome, headers)
-
     store: IdempotencyStore = request.app.state.idempotency
-    original = await store.claim(key.id, idempotency_key, body_hash(raw))
+    claimed = await run_to_completion(store.claim(key.id, idempotency_key, body_hash(raw)))
+    if claimed.cancelled:
+        if claimed.error is None and claimed.value is None:  # we hold the claim: free it
+            await run_to_completion(store.abandon(key.id, idempotency_key))
+        raise asyncio.CancelledError
+    original = claimed.result()
     if original is not None:
         return Response(
             original.body,
@@ -184,11 +183,17 @@ async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -
         )
     try:
         outcome, headers = await generate_images(request, key, body)
-        content = render_images_response(outcome)
-        await store.complete(key.id, idempotency_key, StoredResponse(200, headers, content))
     except BaseException:
-        await store.abandon(key.id, idempotency_key)
+        await run_to_completion(store.abandon(key.id, idempotency_key))
         raise
+    content = render_images_response(outcome)
+    saved = await run_to_completion(
+        store.complete(key.id, idempotency_key, StoredResponse(200, headers, content))
+    )
+    if saved.error is not None:
+        # The images are made and paid for: deliver them. A retry will generate anew.
+        log.error("could not store the response for Idempotency-Key %r: %r", idempotency_key, saved.error)
+        await run_to_completion(store.abandon(key.id, idempotency_key))
     return Response(content, media_type="application/json", headers=headers)
 
 

@@ -3,6 +3,11 @@
 Quote before any upstream call (that amount is reserved); settle with what was delivered and
 what the upstream reports (token usage, the quality and size it actually used). A settlement
 never exceeds its quote, so a reservation is a hard ceiling on spend.
+
+When the upstream reports neither tokens nor the quality and size it used, the request is charged
+at the terms it resolved to (`billed_terms`): what it asked for, `auto` quality as medium and
+`auto` size as the model's usual size. The usage record shows the same terms, so record and charge
+always agree; the dearest price is only ever the reservation, never silently the charge.
 """
 
 from __future__ import annotations
@@ -45,6 +50,31 @@ class ModelPrice:
             if (q in ("*", quality) or quality in (None, "auto")) and (s in ("*", size) or size == "auto")
         ]
         return max(matches, default=0)
+
+
+#: What `quality: auto` is charged (and recorded) as when the upstream does not say what it used.
+AUTO_QUALITY = "medium"
+
+
+@dataclass(frozen=True, slots=True)
+class BilledTerms:
+    """The quality and size a request is recorded at and, without token usage, charged at."""
+
+    quality: str | None
+    size: str
+
+
+def billed_terms(job: ImageJob, result: GenerationResult) -> BilledTerms:
+    """The upstream's report wins; else the request's own values, with `auto` resolved."""
+    echo = result.echo or {}
+    reported_quality, reported_size = echo.get("quality"), echo.get("size")
+    quality = str(reported_quality) if reported_quality else job.quality
+    if quality in (None, "auto") and AUTO_QUALITY in job.spec.qualities:
+        quality = AUTO_QUALITY
+    size = str(reported_size) if reported_size and reported_size != "auto" else job.size
+    if size == "auto":
+        size = f"{job.width}x{job.height}"
+    return BilledTerms(quality, size)
 
 
 @cache
@@ -93,8 +123,13 @@ class PriceBook:
             quoted = self._quotes[signature] = self._with_margin(price * job.n)
         return quoted
 
-    def settle(self, job: ImageJob, result: GenerationResult, quoted: int) -> int:
-        """What the delivered images cost, from reported tokens when there are any; at most `quoted`."""
+    def settle(
+        self, job: ImageJob, result: GenerationResult, quoted: int, terms: BilledTerms | None = None
+    ) -> int:
+        """What the delivered images cost, from reported tokens when there are any; at most `quoted`.
+
+        Without tokens, the per-image price at `terms` (default: `billed_terms(job, result)`).
+        """
         price = self.model_price(job.spec.name)
         usage = result.usage or {}
         input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
@@ -105,8 +140,6 @@ class PriceBook:
         ):
             cost = input_tokens * (price.input_per_token or 0) + output_tokens * price.output_per_token
         else:
-            echo = result.echo or {}
-            quality = str(echo.get("quality") or job.quality or "auto")
-            size = str(echo.get("size") or job.size)
-            cost = price.image_price(quality, size) * len(result.images)
+            terms = terms or billed_terms(job, result)
+            cost = price.image_price(terms.quality, terms.size) * len(result.images)
         return min(self._with_margin(cost), quoted)
