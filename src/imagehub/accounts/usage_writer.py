@@ -6,17 +6,26 @@ crash of the process) and inserted with others in one transaction every `flush_i
 The journal also holds a `begin` line per request in flight, so a crash mid-request still leaves
 a record (`interrupted`). Segments left by a dead process are replayed into the database by any
 process; inserts are idempotent on the request id, so replaying twice is harmless.
+
+Each writer holds an exclusive `flock` on its own lock file for as long as it lives. The kernel
+drops that lock when the process dies, however it dies, so a replayer that can take the lock knows
+the owner is gone (a PID alone lies: a zombie or a reused PID looks alive), and holding the lock
+while replaying keeps two replayers from racing. A dead owner's segments are merged before
+anything is inserted: a request's finished record wins over its `begin` line in whatever file
+either is, so the order of files (or of replays) never turns a delivered request into
+"interrupted".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +67,7 @@ class UsageWriter:
         self._max_batch = max_batch
         self._guard = write_guard or _no_guard
         self._prefix = f"usage-{os.getpid()}-{secrets.token_hex(4)}"
+        self._lock_fd = _hold_owner_lock(self._dir / f"{self._prefix}.lock")  # before any segment
         self._sequence = 0
         self._fd = self._open_segment()
         self._batch: list[dict[str, Any]] = []
@@ -139,30 +149,58 @@ class UsageWriter:
         path = self._segment_path(self._sequence)
         if not self._open and path.exists() and path.stat().st_size == 0:
             path.unlink()
+        if not any(self._dir.glob(f"{self._prefix}-*.jsonl")):
+            with contextlib.suppress(FileNotFoundError):
+                (self._dir / f"{self._prefix}.lock").unlink()
+        os.close(self._lock_fd)  # what is left is now a dead owner's, for any process to replay
 
     async def replay_orphans(self, min_age_seconds: float = 30.0) -> int:
-        """Insert what dead processes journaled but never flushed; returns records recovered."""
+        """Insert what dead processes journaled but never flushed; returns records recovered.
+
+        `min_age_seconds` applies only to journals without a lock file (older hubs), whose owner
+        can only be guessed from its PID.
+        """
+        owners: dict[str, list[Path]] = {}
+        for path in self._dir.glob("usage-*.jsonl"):
+            prefix = path.name.rsplit("-", 1)[0]
+            if prefix != self._prefix:
+                owners.setdefault(prefix, []).append(path)
+        for lock in self._dir.glob("usage-*.lock"):  # a dead owner that left no segments
+            if lock.stem != self._prefix and lock.stem not in owners:
+                with _dead_owner(lock, [], min_age_seconds):
+                    pass
         recovered = 0
-        now = time.time()
-        for path in sorted(self._dir.glob("usage-*.jsonl")):
-            if path.name.startswith(self._prefix) or now - path.stat().st_mtime < min_age_seconds:
-                continue
-            if _owner_alive(path.name):
-                continue
-            entries: dict[str, dict[str, Any]] = {}
-            for line in path.read_bytes().splitlines():
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    entry = orjson.loads(line)
-                    entries[entry["request_id"]] = entry  # the last line per request wins
-            rows = [
-                _to_row(_interrupted(entry) if entry.get("op") == "begin" else entry)
-                for entry in entries.values()
-            ]
-            if rows:
-                await insert_records(self._sessions, rows, self._guard)
-            path.unlink()
-            recovered += len(rows)
+        for prefix, paths in sorted(owners.items()):
+            with _dead_owner(self._dir / f"{prefix}.lock", paths, min_age_seconds) as dead:
+                if not dead:
+                    continue
+                rows = [_to_row(entry) for entry in merge_journal(paths)]
+                if rows:
+                    await insert_records(self._sessions, rows, self._guard, correct_interrupted=True)
+                for path in paths:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                recovered += len(rows)
         return recovered
+
+
+def merge_journal(paths: list[Path]) -> list[dict[str, Any]]:
+    """The latest state of every request across `paths`, in any order: `end` beats `begin`.
+
+    A request still only begun is returned as `interrupted`: its process died before it finished.
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            for line in path.read_bytes().splitlines():
+                try:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # a line cut short by the crash
+                known = entries.get(entry.get("request_id"))
+                if known is None or (known.get("op") == "begin" and entry.get("op") == "end"):
+                    entries[entry["request_id"]] = entry
+    return [_interrupted(entry) if entry.get("op") == "begin" else entry for entry in entries.values()]
 
 
 def _interrupted(entry: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +212,40 @@ def _interrupted(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _owner_alive(name: str) -> bool:
+def _hold_owner_lock(path: Path) -> int:
+    """Create `path` already locked (made aside, then renamed), so no one sees it unlocked."""
+    staging = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.rename(staging, path)
+    return fd
+
+
+@contextlib.contextmanager
+def _dead_owner(lock: Path, paths: list[Path], min_age_seconds: float) -> Iterator[bool]:
+    """Yield True, holding the owner's lock, if the owner of `paths` is dead; False if it lives."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        # No lock file: an older hub's journal (or one whose owner finished replaying it).
+        newest = max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
+        yield bool(paths) and time.time() - newest >= min_age_seconds and not _pid_alive(paths[0].name)
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False  # its owner (or another replayer) holds it
+            return
+        yield True
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(name: str) -> bool:
     try:
         pid = int(name.split("-")[1])
     except (IndexError, ValueError):
@@ -194,12 +265,29 @@ async def _no_guard() -> AsyncIterator[None]:
 
 
 async def insert_records(
-    sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]], guard: WriteGuard = _no_guard
+    sessions: async_sessionmaker[AsyncSession],
+    rows: list[dict[str, Any]],
+    guard: WriteGuard = _no_guard,
+    *,
+    correct_interrupted: bool = False,
 ) -> None:
-    """Insert usage rows, skipping request ids already present (replays are idempotent)."""
+    """Insert usage rows, skipping request ids already present (replays are idempotent).
+
+    `correct_interrupted`: a row already written as `interrupted` takes the finished record
+    instead (an older hub's replay may have inserted a request's `begin` line first).
+    """
     table = UsageRecord.metadata.tables["usage_records"]
     async with guard(), sessions.begin() as session:
         dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        if correct_interrupted:
+            columns = [name for name in rows[0] if name != "request_id"]
+            statement = insert.on_conflict_do_update(
+                index_elements=["request_id"],
+                set_={name: insert.excluded[name] for name in columns},
+                where=(table.c.state == "interrupted") & (insert.excluded.state != "interrupted"),
+            )
+        else:
+            statement = insert.on_conflict_do_nothing(index_elements=["request_id"])
         # A Core executemany: the ORM's bulk path costs several times more CPU per row.
-        await session.execute(insert(table).on_conflict_do_nothing(index_elements=["request_id"]), rows)
+        await session.execute(statement, rows)
