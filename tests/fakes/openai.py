@@ -11,7 +11,7 @@ import base64
 import hashlib
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -99,6 +99,10 @@ class FakeOpenAI(FakeServer):
         self.api_key = api_key
         self.strict = strict
         self.files = FileStore()
+        #: What a GPT image answer reports besides the images: "usage" (OpenAI: tokens and the
+        #: parameters used), "terms" (only the quality and size used; `auto` quality as high), or
+        #: "nothing" (as many OpenAI-compatible servers answer).
+        self.reports: Literal["usage", "terms", "nothing"] = "usage"
 
     # ---- public helpers --------------------------------------------------------------------------
 
@@ -238,7 +242,11 @@ class FakeOpenAI(FakeServer):
                 item["revised_prompt"] = "revised: " + prompt
             data.append(item)
         body: dict[str, Any] = {"created": int(time.time()), "data": data}
-        if gpt_image:
+        if gpt_image and self.reports == "terms":
+            quality = params.get("quality")
+            body["size"] = f"{width}x{height}"
+            body["quality"] = quality if quality and quality != "auto" else "high"
+        elif gpt_image and self.reports == "usage":
             quality = params.get("quality")
             body["background"] = "transparent" if transparent else "opaque"
             body["output_format"] = output_format
