@@ -9,7 +9,6 @@ always name the same terms; the dearest price is only ever the reservation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

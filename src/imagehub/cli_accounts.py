@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
 from imagehub.accounts.keys import KeyInfo, KeyStore, Mode
+from imagehub.accounts.limits import TOP_UP, LimitError, check_int, check_name, validated_limits
 from imagehub.accounts.usage import GROUPS, UsageQuery, usage_report
+from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 
 T = TypeVar("T")
@@ -39,15 +41,37 @@ def with_keys(action: Callable[[KeyStore], Awaitable[T]]) -> T:
     return with_sessions(lambda sessions: action(KeyStore(sessions)))
 
 
-def usd_to_micros(text: str) -> int:
-    """'12.50' -> 12_500_000, exactly (no float on the way)."""
+class OperatorInputError(click.ClickException):
+    """A value outside its rule: one line naming the option, exit status 2, never a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"{option}: {reason.replace('null', 'none')}")
+
+
+def usd_to_micros(text: str, option: str) -> int:
+    """'12.50' -> 12_500_000, exactly (no float on the way); negative and sub-micro amounts refused."""
     try:
-        value = Decimal(text.strip().lstrip("$"))
+        value = Decimal(text.strip().lstrip("$").replace(",", ""))
     except InvalidOperation:
-        raise click.BadParameter(f"{text!r} is not an amount in USD") from None
+        raise OperatorInputError(option, f"{text!r} is not an amount in USD, e.g. 25 or 12.50") from None
+    if not value.is_finite():
+        raise OperatorInputError(option, f"{text!r} is not an amount in USD, e.g. 25 or 12.50")
     if value < 0:
-        raise click.BadParameter("amounts cannot be negative")
-    return int(value * 1_000_000)
+        raise OperatorInputError(option, f"amounts cannot be negative (got {text})")
+    micros = value * 1_000_000
+    if micros != micros.to_integral_value():
+        raise OperatorInputError(option, f"{text} has more than 6 decimal places (the unit is 1 micro-USD)")
+    return int(micros)
+
+
+def checked(option: str, check: Callable[[], T]) -> T:
+    """Run one of accounts.limits' rules, reporting a refusal against the option that was typed."""
+    try:
+        return check()
+    except LimitError as error:
+        raise OperatorInputError(option, error.reason) from None
 
 
 def usd(micros: int | None) -> str:
@@ -79,7 +103,7 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--name", required=True, help="Who or what the key is for (1-200 characters).")
 @click.option("--sandbox", is_flag=True, help="Served by the offline sandbox engine, never a paid model.")
 @click.option(
     "--admin", is_flag=True, help="An admin key: manages keys and reads all usage; cannot generate."
@@ -88,6 +112,7 @@ def keys_create(name: str, sandbox: bool, admin: bool) -> None:
     if sandbox and admin:
         raise click.UsageError("--sandbox and --admin exclude each other")
     mode: Mode = "admin" if admin else "sandbox" if sandbox else "live"
+    name = checked("--name", lambda: check_name(name))
     key, secret = with_keys(lambda store: store.create(name, mode))
     click.echo(f"Created {key.mode} key {key.id} ({key.name}). The secret is shown only once:", err=True)
     click.echo(secret)
@@ -110,16 +135,50 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"Revoked {key_id}.")
 
 
-def _optional_int(value: str | None) -> int | str | None:
-    """'none' clears a limit; absent leaves it; a number sets it."""
-    if value is None:
-        return "unchanged"
-    if value.lower() in ("none", "off", ""):
+_NUMERIC_OPTIONS = {"max_n": "--max-n", "rpm_limit": "--rpm", "concurrency_limit": "--concurrency"}
+
+
+def _optional_int(value: str, option: str) -> int | None:
+    """'none' clears a limit; a whole number sets it."""
+    if value.strip().lower() in ("none", "off"):
         return None
     try:
         return int(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a whole number or 'none'") from None
+        raise OperatorInputError(option, f"{value!r} is not a whole number or 'none'") from None
+
+
+def _changes(
+    budget: str | None,
+    period: str | None,
+    models: str | None,
+    numbers: dict[str, str | None],
+) -> dict[str, Any]:
+    """The options given, as the admin API's field names; values not yet checked."""
+    changes: dict[str, Any] = {}
+    if budget is not None:
+        cleared = budget.strip().lower() == "none"
+        changes["budget_micros"] = None if cleared else usd_to_micros(budget, "--budget")
+        changes["budget_period"] = None if cleared else (period or "month")
+    elif period is not None:
+        changes["budget_period"] = period
+    if models is not None:
+        changes["allowed_models"] = (
+            None if models.strip().lower() == "none" else [m.strip() for m in models.split(",") if m.strip()]
+        )
+    for name, value in numbers.items():
+        if value is not None:
+            changes[name] = _optional_int(value, _NUMERIC_OPTIONS[name])
+    return changes
+
+
+def _validated(changes: dict[str, Any]) -> dict[str, Any]:
+    """accounts.limits' rules, with a refusal reported against the option that set the field."""
+    options = {**_NUMERIC_OPTIONS, "budget_micros": "--budget", "budget_period": "--period"}
+    try:
+        return validated_limits(changes, load_catalog())
+    except LimitError as error:
+        raise OperatorInputError(options.get(error.field, "--models"), error.reason) from None
 
 
 @keys.command("update")
@@ -127,9 +186,9 @@ def _optional_int(value: str | None) -> int | str | None:
 @click.option("--budget", help="Budget per period in USD, or 'none'.")
 @click.option("--period", type=click.Choice(["day", "month"]), help="Budget period.")
 @click.option("--models", help="Comma-separated allowed models, or 'none' for all.")
-@click.option("--max-n", help="Most images per request, or 'none'.")
-@click.option("--rpm", help="Requests per minute, or 'none'.")
-@click.option("--concurrency", help="Concurrent requests, or 'none'.")
+@click.option("--max-n", help="Most images per request (1-10), or 'none'.")
+@click.option("--rpm", help="Requests per minute (1-1,000,000), or 'none'.")
+@click.option("--concurrency", help="Concurrent requests (1-100,000), or 'none'.")
 def keys_update(
     key_id: str,
     budget: str | None,
@@ -140,45 +199,45 @@ def keys_update(
     concurrency: str | None,
 ) -> None:
     """Change a key's limits."""
-    changes: dict[str, Any] = {}
-    if budget is not None:
-        changes["budget_micros"] = None if budget.lower() == "none" else usd_to_micros(budget)
-        changes["budget_period"] = None if budget.lower() == "none" else (period or "month")
-    elif period is not None:
-        changes["budget_period"] = period
-    if models is not None:
-        changes["allowed_models"] = (
-            None if models.lower() == "none" else [m.strip() for m in models.split(",")]
+    numbers = {"max_n": max_n, "rpm_limit": rpm, "concurrency_limit": concurrency}
+    changes = _validated(_changes(budget, period, models, numbers))
+    if not changes:
+        raise OperatorInputError(
+            "KEY_ID",
+            "nothing to change: give at least one of --budget, --period, --models, --max-n, "
+            "--rpm, --concurrency",
         )
-    for name, value in (("max_n", max_n), ("rpm_limit", rpm), ("concurrency_limit", concurrency)):
-        parsed = _optional_int(value)
-        if parsed != "unchanged":
-            changes[name] = parsed
     key = with_keys(lambda store: store.update_limits(key_id, changes))
     if key is None:
         raise click.ClickException(f"No key with id {key_id!r}.")
     click.echo(describe(key))
 
 
-@keys.command("topup")
+@keys.command("topup", context_settings={"ignore_unknown_options": True})
 @click.argument("key_id")
 @click.argument("amount_usd")
 @click.option("--note", default=None)
 def keys_topup(key_id: str, amount_usd: str, note: str | None) -> None:
     """Add prepaid credits (in USD) to a key."""
-    amount = usd_to_micros(amount_usd)
+    amount = usd_to_micros(amount_usd, "AMOUNT_USD")
     if amount <= 0:
-        raise click.BadParameter("the amount must be positive")
+        raise OperatorInputError("AMOUNT_USD", f"a top-up must be positive (got {amount_usd})")
+    checked("AMOUNT_USD", lambda: check_int("amount_micros", amount, TOP_UP, nullable=False))
     key = with_keys(lambda store: store.top_up(key_id, amount, note))
     if key is None:
         raise click.ClickException(f"No key with id {key_id!r}.")
     click.echo(describe(key))
 
 
-def _parse_when(value: str | None, default: datetime) -> datetime:
+def _parse_when(value: str | None, default: datetime, option: str) -> datetime:
     if value is None:
         return default
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise OperatorInputError(
+            option, f"{value!r} is not an ISO date or time, e.g. 2026-11-01 or 2026-11-01T12:00 (UTC)"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -196,11 +255,13 @@ def usage(start: str | None, end: str | None, group_by: str, key_id: str | None)
         raise click.BadParameter(f"choose from {', '.join(GROUPS)}", param_hint="--group-by")
     now = datetime.now(UTC)
     query = UsageQuery(
-        start=_parse_when(start, now - timedelta(days=30)),
-        end=_parse_when(end, now),
+        start=_parse_when(start, now - timedelta(days=30), "--start"),
+        end=_parse_when(end, now, "--end"),
         group_by=groups,  # type: ignore[arg-type]
         key_id=key_id,
     )
+    if query.end <= query.start:
+        raise OperatorInputError("--end", "must be after --start")
     rows = with_sessions(lambda sessions: usage_report(sessions, query))
     headers = [
         *("key_id" if g == "key" else g for g in groups),

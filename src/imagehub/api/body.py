@@ -26,6 +26,21 @@ _TYPE_NAMES = {
 }
 
 
+_RANGE_ERRORS = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "too_short",
+        "too_long",
+        "string_too_short",
+        "string_too_long",
+        "string_pattern_mismatch",
+    }
+)
+
+
 class PayloadTooLarge(HubError):
     status = 413
     type = "invalid_request_error"
@@ -81,6 +96,12 @@ def _to_invalid_request(error: ErrorDetails) -> InvalidRequest:
         expected = error.get("ctx", {}).get("expected", "")
         return InvalidRequest(
             f"Invalid value for '{param}': {error['input']!r}. Supported values are: {expected}.",
+            param=param,
+            code="invalid_value",
+        )
+    if kind in _RANGE_ERRORS:  # pydantic's own words name the bound: "at most 200 characters"
+        return InvalidRequest(
+            f"Invalid value for '{param}': {error['msg']} (got {repr(error['input'])[:80]}).",
             param=param,
             code="invalid_value",
         )
