@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 
 from imagehub import metrics
+from imagehub.accounts.books import (
+    Books,
+    Hold,
+    RequestContext,
+)
 from imagehub.accounts.completion import run_to_completion
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Ledger, Reservation
@@ -33,40 +37,10 @@ log = logging.getLogger("imagehub.generation")
 
 FILES_PATH = "/api/images/files/"
 DEFAULT_MODEL = "dall-e-2"
-UNPARSED_MODEL = "(unparsed)"
-#: What a request that ended because its client hung up is recorded with (nginx's status for it).
-CLIENT_CLOSED_STATUS = 499
-CLIENT_CLOSED_CODE = "client_disconnected"
 # Writing a small image to the page cache takes ~0.1-0.2 ms; handing it to a worker thread and
 # back cost ~1 ms of latency here (bench: url at c1 went from 343 to 516 req/s inline). Big
 # images still go to a thread, so the event loop is never blocked for long.
 INLINE_WRITE_BYTES = 256 * 1024
-
-
-def new_request_id() -> str:
-    """`req_` + the time in ms (12 hex digits) + 64 random bits (16 hex digits).
-
-    Time first, so ids sort by when they were made: the usage table's primary-key index then
-    grows at its end instead of taking each insert in a random leaf page. With random ids every
-    batched row dirtied its own index page (three or four page writes per request in SQLite's WAL
-    at c16); the random half keeps ids unique across processes and hubs.
-    """
-    return f"req_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """One request's identity and record-keeping, shared by the API layer and the service.
-
-    `recorded` turns true once the request has its usage record (a refusal written, or a
-    reservation whose settle or release will finish the record). Whatever layer sees the request
-    end without one writes it, so every request ends with exactly one.
-    """
-
-    request_id: str = field(default_factory=new_request_id)
-    client_did: str | None = None
-    model: str = UNPARSED_MODEL
-    recorded: bool = False
 
 
 @dataclass(slots=True)
@@ -99,6 +73,7 @@ class GenerationService:
         self.signer = signer
         self.url_ttl_seconds = url_ttl_seconds
         self.ledger = ledger
+        self.books = Books(ledger)
         self.prices = prices
 
     async def prepare(self, request: ImageGenerationRequest, key: KeyInfo) -> ImageJob:
@@ -146,7 +121,7 @@ class GenerationService:
         try:
             result = await self.router.generate(job, sandbox=key.sandbox)
         except BaseException as error:
-            await self._release(reservation, error)
+            await self.books.release(reservation, error)
             raise
         stored: list[StoredImage] = []
         try:
@@ -160,9 +135,20 @@ class GenerationService:
             echo = _echo(job, result, terms)
         except BaseException as error:
             self._delete(stored)
-            await self._release(reservation, error, provider=result.provider)
+            await self.books.release(reservation, error, provider=result.provider)
             raise
-        await self._settle(reservation, stored, price, result, terms)
+        try:
+            await self.books.settle(
+                reservation,
+                price=price,
+                provider=result.provider,
+                n_delivered=len(result.images),
+                size=terms.size,
+                quality=terms.quality,
+            )
+        except BaseException:
+            self._delete(stored)  # not delivered after all: the hang-up or failure is on record
+            raise
         metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
         return GenerationOutcome(
             created=created,
@@ -175,117 +161,18 @@ class GenerationService:
         )
 
     async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
-        """Reserve the quote; a cancel mid-way lets the transaction end, then gives the money back."""
         metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)
-        reserving = self.ledger.reserve(
-            request_id=context.request_id,
-            key_id=key.id,
-            amount=quote,
-            model=job.spec.name,
-            size=job.size,
-            quality=job.quality,
-            n=job.n,
-            client_did=context.client_did,
-            metered=metered,
-        )
-        if self.ledger.journaled(metered):
-            reservation = await reserving  # journaling never suspends: nothing can interrupt it
-            context.recorded = True
-            return reservation
-        done = await run_to_completion(reserving)
-        if done.error is None:
-            context.recorded = True
-        if done.cancelled:
-            if done.value is not None:
-                await self._release(done.value, asyncio.CancelledError())
-            raise asyncio.CancelledError
-        if isinstance(done.error, HubError):
-            await self.record_rejected(key, context, done.error)
-        return done.result()
-
-    async def _settle(
-        self,
-        reservation: Reservation,
-        stored: list[StoredImage],
-        price: int,
-        result: GenerationResult,
-        terms: BilledTerms,
-    ) -> None:
-        """Charge for what is about to be delivered; if the client is gone by the end, charge nothing."""
-        settling = self.ledger.settle(
-            reservation,
-            price=price,
-            provider=result.provider,
-            n_delivered=len(result.images),
-            size=terms.size,
-            quality=terms.quality or "",
-        )
-        if reservation.journal is not None:
-            await settling  # never suspends, so no cancel can land between settling and answering
-            return
-        done = await run_to_completion(settling)
-        if not done.cancelled and done.error is None:
-            return
-        self._delete(stored)
-        if done.error is not None:
-            await self._release(reservation, done.error, provider=result.provider)
-            raise done.error
-        if done.value:  # settled, but nobody will read the answer: take the charge back
-            voiding = self.ledger.void(
-                reservation,
-                charged=min(price, reservation.amount),
-                status_code=CLIENT_CLOSED_STATUS,
-                error_code=CLIENT_CLOSED_CODE,
-            )
-            voided = await run_to_completion(voiding)
-            if voided.error is not None:
-                log.error("could not void the settlement of %s: %r", reservation.request_id, voided.error)
-        raise asyncio.CancelledError
-
-    async def _release(
-        self, reservation: Reservation, error: BaseException, provider: str | None = None
-    ) -> None:
-        """Refund in full, even if the request is cancelled meanwhile; `error` says why."""
-        status, code = outcome_of(error)
-        releasing = self.ledger.release(reservation, status_code=status, error_code=code, provider=provider)
-        if reservation.journal is not None:
-            await releasing
-            return
-        done = await run_to_completion(releasing)
-        if done.error is not None:  # the row stays pending; recover_stale refunds it later
-            log.error("could not release %s: %r", reservation.request_id, done.error)
-        if done.cancelled and not isinstance(error, asyncio.CancelledError):
-            raise asyncio.CancelledError
+        hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n)
+        return await self.books.reserve(context, hold)
 
     async def record_rejected(self, key: KeyInfo, context: RequestContext, error: BaseException) -> None:
         """Put a request that ended without a reservation on record, once; never interrupted."""
-        if context.recorded:
-            return
-        context.recorded = True
-        status, code = outcome_of(error)
-        await self.record_outcome(key, context, status, code, state="rejected")
+        await self.books.reject(context, key.id, error)
 
     async def record_outcome(
         self, key: KeyInfo, context: RequestContext, status: int, code: str | None, *, state: str
     ) -> None:
-        context.recorded = True
-        recording = self.ledger.record_rejected(
-            request_id=context.request_id,
-            key_id=key.id,
-            model=context.model,
-            status_code=status,
-            error_code=code,
-            client_did=context.client_did,
-            state=state,
-        )
-        if self.ledger.journals_rejections:
-            await recording
-            return
-        done = await run_to_completion(recording)
-        if done.error is not None:
-            log.error("could not record %s: %r", context.request_id, done.error)
-        if done.cancelled:
-            raise asyncio.CancelledError
+        await self.books.record(context, key.id, status, code, state=state)
 
     def _delete(self, stored: list[StoredImage]) -> None:
         for item in stored:
@@ -336,15 +223,6 @@ class GenerationService:
         if loader is None:
             loader = self._input_loader = InputLoader()
         return loader
-
-
-def outcome_of(error: BaseException) -> tuple[int, str]:
-    """The status and code a request that ended with `error` is recorded with."""
-    if isinstance(error, HubError):
-        return error.status, error.code or error.type
-    if isinstance(error, asyncio.CancelledError):
-        return CLIENT_CLOSED_STATUS, CLIENT_CLOSED_CODE
-    return 500, type(error).__name__
 
 
 def _b64_item(image: GeneratedImage) -> dict[str, str]:

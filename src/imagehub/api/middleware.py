@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagehub import metrics
-from imagehub.generation import new_request_id
+from imagehub.accounts.books import new_request_id
 
 access_log = logging.getLogger("imagehub.access")
 

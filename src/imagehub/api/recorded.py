@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagehub.accounts.books import RequestContext
 from imagehub.accounts.keys import KeyInfo
-from imagehub.generation import GenerationService, RequestContext
+from imagehub.generation import GenerationService
 
 
 def request_context(request: Request) -> RequestContext:
