@@ -12,6 +12,7 @@ import base64
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imagehub import metrics
 from imagehub.accounts.books import (
@@ -32,6 +33,9 @@ from imagehub.protocol import ImageGenerationRequest
 from imagehub.routing import Router
 from imagehub.sources import request_sources
 from imagehub.storage import FileStore, StoredImage, UrlSigner
+
+if TYPE_CHECKING:
+    from imagehub.streaming.session import GenerationStream
 
 log = logging.getLogger("imagehub.generation")
 
@@ -126,15 +130,15 @@ class GenerationService:
         stored: list[StoredImage] = []
         try:
             if job.response_format == "url":
-                stored = await self._store_all(result.images)
-                data = self._url_items(result.images, stored, base_url)
+                stored = await self.store_all(result.images)
+                data = self.url_items(result.images, stored, base_url)
             else:
-                data = [_b64_item(image) for image in result.images]
+                data = [b64_item(image) for image in result.images]
             terms = billed_terms(job, result)
             price = 0 if key.sandbox else self.prices.settle(job, result, quote, terms)
             echo = _echo(job, result, terms)
         except BaseException as error:
-            self._delete(stored)
+            self.delete(stored)
             await self.books.release(reservation, error, provider=result.provider)
             raise
         try:
@@ -147,7 +151,7 @@ class GenerationService:
                 quality=terms.quality,
             )
         except BaseException:
-            self._delete(stored)  # not delivered after all: the hang-up or failure is on record
+            self.delete(stored)  # not delivered after all: the hang-up or failure is on record
             raise
         metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
         return GenerationOutcome(
@@ -158,6 +162,44 @@ class GenerationService:
             output_format=result.images[0].format if result.images else job.output_format,
             echo=echo,
             price_micros=price,
+        )
+
+    async def open_stream(
+        self, request: ImageGenerationRequest, key: KeyInfo, base_url: str, context: RequestContext
+    ) -> GenerationStream:
+        """Validate, reserve and start the provider; every refusal up to here is a plain HTTP error.
+
+        The returned stream's events carry the images; its `close` settles what was delivered.
+        """
+        from imagehub.streaming.session import GenerationStream  # it builds on this module
+
+        context.model = request.model or DEFAULT_MODEL
+        try:
+            job = await self.prepare(request, key)
+        except HubError as error:
+            await self.record_rejected(key, context, error)
+            raise
+        context.model = job.spec.name
+        quote = 0 if key.sandbox else self.prices.quote(job)
+        reservation = await self._reserve(job, key, quote, context)
+        try:
+            opened = await self.router.open_stream(
+                job, sandbox=key.sandbox, partial_images=request.partial_images or 0
+            )
+        except BaseException as error:
+            await self.books.release(reservation, error)
+            raise
+        return GenerationStream(
+            service=self,
+            job=job,
+            sandbox=key.sandbox,
+            reservation=reservation,
+            quote=quote,
+            first=opened.first,
+            items=opened.rest,
+            base_url=base_url,
+            prefix="image_edit" if job.operation == "edit" else "image_generation",
+            provider=opened.provider,
         )
 
     async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
@@ -174,11 +216,11 @@ class GenerationService:
     ) -> None:
         await self.books.record(context, key.id, status, code, state=state)
 
-    def _delete(self, stored: list[StoredImage]) -> None:
+    def delete(self, stored: list[StoredImage]) -> None:
         for item in stored:
             self.store.delete(item.name)
 
-    async def _store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
+    async def store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
         """Store every image or none: on any failure or cancel, files already written are removed."""
         expires = int(time.time()) + self.url_ttl_seconds
         stored: list[StoredImage] = []
@@ -198,11 +240,11 @@ class GenerationService:
                     done.result()
                 metrics.BYTES_STORED.inc(len(data))
         except BaseException:
-            self._delete(stored)
+            self.delete(stored)
             raise
         return stored
 
-    def _url_items(
+    def url_items(
         self, images: list[GeneratedImage], stored: list[StoredImage], base_url: str
     ) -> list[dict[str, str]]:
         items = []
@@ -225,7 +267,7 @@ class GenerationService:
         return loader
 
 
-def _b64_item(image: GeneratedImage) -> dict[str, str]:
+def b64_item(image: GeneratedImage) -> dict[str, str]:
     b64 = image.b64 if image.b64 is not None else base64.b64encode(image.data or b"").decode("ascii")
     entry = {"b64_json": b64}
     if image.revised_prompt is not None:

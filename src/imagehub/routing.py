@@ -12,8 +12,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from imagehub import metrics
 from imagehub.circuit import CircuitBreaker
@@ -23,8 +24,10 @@ from imagehub.jobs import GenerationResult, ImageJob
 from imagehub.providers.base import ImageProvider
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 from imagehub.providers.sandbox import SandboxProvider
+from imagehub.streaming.events import StreamItem
 
 log = logging.getLogger("imagehub.routing")
+T = TypeVar("T")
 
 
 class UpstreamError(HubError):
@@ -78,8 +81,21 @@ class Router:
         return sorted(routes, key=lambda route: self._rng.random() ** (1.0 / route.weight), reverse=True)
 
     async def generate(self, job: ImageJob, *, sandbox: bool) -> GenerationResult:
+        return await self._dispatch(job, sandbox, lambda provider: provider.generate(job))
+
+    async def open_stream(self, job: ImageJob, *, sandbox: bool, partial_images: int) -> OpenedStream:
+        """Start the job's stream, from a provider that streams or from one whole answer.
+
+        Retries and fall-over apply until the first item has arrived (nothing has reached the
+        client yet); a failure after that ends the stream with an UpstreamError.
+        """
+        return await self._dispatch(job, sandbox, lambda provider: _open(provider, job, partial_images))
+
+    async def _dispatch(
+        self, job: ImageJob, sandbox: bool, call: Callable[[ImageProvider], Awaitable[T]]
+    ) -> T:
         if sandbox:
-            return await self.sandbox.generate(job)
+            return await call(self.sandbox)
         candidates = self.candidates(job.spec.name, job.provider)
         if not candidates:
             pin = f" through provider {job.provider!r}" if job.provider else ""
@@ -96,7 +112,7 @@ class Router:
                 continue
             tried += 1
             try:
-                result = await self._attempts(route, job)
+                result = await self._attempts(route, job, call)
             except ClientFault as fault:
                 route.breaker.release_probe()
                 raise UpstreamRejected(fault) from None
@@ -122,12 +138,14 @@ class Router:
             )
         raise _final_error(job, last, tried)
 
-    async def _attempts(self, route: Route, job: ImageJob) -> GenerationResult:
+    async def _attempts(
+        self, route: Route, job: ImageJob, call: Callable[[ImageProvider], Awaitable[T]]
+    ) -> T:
         policy = self.policy
         name = route.provider.name
         for attempt in range(policy.max_retries + 1):
             try:
-                result = await route.provider.generate(job)
+                result = await call(route.provider)
             except ProviderError as error:
                 metrics.UPSTREAM_CALLS.labels(name, "error").inc()
                 metrics.UPSTREAM_ERRORS.labels(name, _error_kind(error)).inc()
@@ -161,6 +179,54 @@ class Router:
     async def close(self) -> None:
         for route in self.routes:
             await route.provider.close()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedStream:
+    """A provider's stream whose first item has arrived; `rest` yields the others."""
+
+    provider: str
+    first: StreamItem
+    rest: AsyncGenerator[StreamItem, None]
+
+
+async def _open(provider: ImageProvider, job: ImageJob, partial_images: int) -> OpenedStream:
+    """Start the provider's stream and wait for its first item (so failures here can be retried)."""
+    stream = getattr(provider, "stream", None)
+    items = stream(job, partial_images) if stream is not None else _whole(provider, job)
+    try:
+        first = await anext(items)
+    except BaseException:
+        await items.aclose()
+        raise
+    return OpenedStream(provider.name, first, _mid_stream(items, job))
+
+
+async def _mid_stream(
+    items: AsyncGenerator[StreamItem, None], job: ImageJob
+) -> AsyncGenerator[StreamItem, None]:
+    """The rest of a stream, its provider's failures as the client's errors (no retry now)."""
+    try:
+        async for item in items:
+            yield item
+    except ProviderError as error:
+        if isinstance(error, ClientFault):
+            raise UpstreamRejected(error) from None
+        raise UpstreamError(
+            f"The upstream for {job.spec.name!r} failed mid-stream: {error.message}",
+            code=error.code or "upstream_error",
+            status=error.status or 502,
+        ) from None
+    finally:
+        await items.aclose()
+
+
+async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[StreamItem, None]:
+    """A provider that does not stream: each image as soon as the one answer is in, then it all."""
+    result = await provider.generate(job)
+    for image in result.images:
+        yield image
+    yield result
 
 
 def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:

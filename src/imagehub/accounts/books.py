@@ -119,11 +119,14 @@ class Books:
         n_delivered: int,
         size: str | None,
         quality: str | None,
+        if_gone: tuple[int, int] = (0, 0),
     ) -> None:
-        """Charge for what is about to be delivered; if the client is gone by the end, charge nothing.
+        """Charge for what is about to be delivered; if the client is gone by the end, charge less.
 
-        Raises CancelledError (after voiding the charge) when cancelled meanwhile, or the ledger's
-        error (after releasing): either way the caller must not deliver.
+        `if_gone` is (price, images) the client already has should it be gone: nothing for a whole
+        answer, the images already sent for a stream. Raises CancelledError (after revising the
+        charge) when cancelled meanwhile, or the ledger's error (after releasing): either way the
+        caller must not deliver.
         """
         settling = self.ledger.settle(
             reservation,
@@ -142,17 +145,55 @@ class Books:
         if done.error is not None:
             await self.release(reservation, done.error, provider=provider)
             raise done.error
-        if done.value:  # settled, but nobody will read the answer: take the charge back
-            voiding = self.ledger.void(
+        if done.value:  # settled, but nobody will read (all of) the answer: take the charge back
+            revising = self.ledger.revise(
                 reservation,
                 charged=min(price, reservation.amount),
+                price=if_gone[0],
+                n_delivered=if_gone[1],
                 status_code=CLIENT_CLOSED_STATUS,
                 error_code=CLIENT_CLOSED_CODE,
             )
-            voided = await run_to_completion(voiding)
-            if voided.error is not None:
-                log.error("could not void the settlement of %s: %r", reservation.request_id, voided.error)
+            revised = await run_to_completion(revising)
+            if revised.error is not None:
+                log.error("could not revise the settlement of %s: %r", reservation.request_id, revised.error)
         raise asyncio.CancelledError
+
+    async def settle_partly(
+        self,
+        reservation: Reservation,
+        *,
+        price: int,
+        provider: str,
+        n_delivered: int,
+        size: str | None,
+        quality: str | None,
+        error: BaseException,
+    ) -> None:
+        """A stream that ended early (hang-up, upstream failure): charge what the client got.
+
+        Recorded with the status and code of `error`; with nothing delivered, a full release.
+        """
+        if n_delivered == 0:
+            await self.release(reservation, error, provider=provider)
+            return
+        status, code = outcome_of(error)
+        finishing = self.ledger.settle(
+            reservation,
+            price=price,
+            provider=provider,
+            n_delivered=n_delivered,
+            status_code=status,
+            error_code=code,
+            size=size,
+            quality=quality or "",
+        )
+        if reservation.journal is not None:
+            await finishing
+            return
+        done = await run_to_completion(finishing)
+        if done.error is not None:  # the row stays pending; recover_stale refunds it later
+            log.error("could not settle %s: %r", reservation.request_id, done.error)
 
     async def release(
         self, reservation: Reservation, error: BaseException, provider: str | None = None

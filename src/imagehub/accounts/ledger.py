@@ -155,17 +155,21 @@ class Ledger:
         provider: str,
         n_delivered: int,
         status_code: int = 200,
+        error_code: str | None = None,
         size: str | None = None,
         quality: str | None = None,
     ) -> bool:
-        """Charge `price` (≤ the reservation) and refund the rest; False if already finished."""
+        """Charge `price` (≤ the reservation) and refund the rest; False if already finished.
+
+        A status other than 200 is a stream that ended early, charged for what it delivered.
+        """
         values: dict[str, Any] = {"provider": provider, "n_delivered": n_delivered}
         if size:
             values["size"] = size
         if quality:
             values["quality"] = quality
         return await self._finish(
-            reservation, "settled", min(price, reservation.amount), status_code, None, values
+            reservation, "settled", min(price, reservation.amount), status_code, error_code, values
         )
 
     async def release(
@@ -180,22 +184,31 @@ class Ledger:
         values: dict[str, Any] = {"provider": provider} if provider else {}
         return await self._finish(reservation, "released", 0, status_code, error_code, values)
 
-    async def void(
-        self, reservation: Reservation, *, charged: int, status_code: int, error_code: str
+    async def revise(
+        self,
+        reservation: Reservation,
+        *,
+        charged: int,
+        price: int = 0,
+        n_delivered: int = 0,
+        status_code: int,
+        error_code: str,
     ) -> bool:
-        """Undo a settlement whose answer never reached the client: refund it, record why.
+        """Correct a settlement whose answer did not (all) reach the client: refund the difference.
 
-        Only for reservations held in the database; a journaled settlement never suspends, so
-        nothing can interrupt it between settling and answering.
+        `price` and `n_delivered` are what the client did get (a streamed request's first images);
+        with nothing delivered the record becomes `released`. Only for reservations held in the
+        database: a journaled settlement never suspends, so nothing interrupts it before answering.
         """
+        price = min(price, charged)
         async with self.writing(), self._sessions.begin() as session:
             flipped = await session.execute(
                 update(UsageRecord)
                 .where(UsageRecord.request_id == reservation.request_id, UsageRecord.state == "settled")
                 .values(
-                    state="released",
-                    price_micros=0,
-                    n_delivered=0,
+                    state="settled" if n_delivered else "released",
+                    price_micros=price,
+                    n_delivered=n_delivered,
                     status_code=status_code,
                     error_code=error_code,
                     finished_at=datetime.now(UTC),
@@ -204,7 +217,11 @@ class Ledger:
             if not rowcount(flipped):
                 return False
             await refund(
-                session, reservation.key_id, charged, reservation.balance_held, reservation.budget_period
+                session,
+                reservation.key_id,
+                charged - price,
+                reservation.balance_held,
+                reservation.budget_period,
             )
         return True
 

@@ -23,6 +23,7 @@ from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.images import generate_images, render_images_response
 from imagehub.api.multipart import Form, is_multipart, read_form
 from imagehub.api.recorded import recorded
+from imagehub.api.streams import stream_images
 from imagehub.errors import InvalidRequest
 from imagehub.protocol import (
     ImageEditForm,
@@ -153,6 +154,8 @@ async def _serve(request: Request, key: KeyInfo, operation: Literal["edit", "var
 
 async def _edit_or_vary(request: Request, key: KeyInfo, operation: Literal["edit", "variation"]) -> Response:
     call = await (_parse_edit(request) if operation == "edit" else _parse_variation(request))
+    if call.stream:
+        return await stream_images(request, key, call)
     outcome, headers = await generate_images(request, key, call)
     return Response(render_images_response(outcome), media_type="application/json", headers=headers)
 

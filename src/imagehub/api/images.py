@@ -6,7 +6,6 @@ replays, and rendering the ImagesResponse. The GenerationService does the rest.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,16 +17,17 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from imagehub.accounts.completion import run_to_completion
-from imagehub.accounts.idempotency import IdempotencyStore, StoredResponse, body_hash
+from imagehub.accounts.idempotency import StoredResponse
 from imagehub.accounts.keys import KeyInfo
-from imagehub.accounts.ratelimit import RateLimiter, rate_limit_headers
+from imagehub.accounts.ratelimit import rate_limit_headers
+from imagehub.api.admission import admit, public_base_url
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
+from imagehub.api.idempotent import claim_or_replay
 from imagehub.api.recorded import recorded, request_context
-from imagehub.errors import Forbidden
-from imagehub.generation import DEFAULT_MODEL, GenerationOutcome, GenerationService
+from imagehub.api.streams import stream_images
+from imagehub.generation import GenerationOutcome, GenerationService
 from imagehub.protocol import ImageGenerationRequest, ImagesResponse
 
 log = logging.getLogger("imagehub.api")
@@ -65,30 +65,13 @@ _REQUEST_BODY: dict[str, Any] = {
 }
 
 
-def public_base_url(request: Request) -> str:
-    """IMAGEHUB_PUBLIC_URL, else the scheme and Host the client used (proxy headers only when trusted,
-    which uvicorn has already applied to the scope)."""
-    configured: str | None = request.app.state.settings.public_url
-    if configured:
-        return configured
-    host = request.headers.get("host")
-    if not host:
-        server = request.scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{request.scope.get('scheme', 'http')}://{host}"
-
-
 async def generate_images(
     request: Request, key: KeyInfo, body: ImageGenerationRequest
 ) -> tuple[GenerationOutcome, dict[str, str]]:
     """The shared path of every wire format: rate limits, then the service. Returns extra headers."""
     service: GenerationService = request.app.state.generation
     context = request_context(request)
-    context.model = body.model or DEFAULT_MODEL
-    if key.admin:
-        raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
-    limiter: RateLimiter = request.app.state.rate_limiter
-    permit = await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
+    permit = await admit(request, key, body)
     try:
         work = service.generate(body, key, public_base_url(request), context)
         outcome = await cancel_on_disconnect(request, work)
@@ -163,37 +146,21 @@ async def _create_image(request: Request, key: KeyInfo = Depends(require_key)) -
 async def _serve_generation(request: Request, key: KeyInfo) -> Response:
     raw = await read_json_body(request, request.app.state.settings.max_body_bytes)
     body = validate_json(raw, ImageGenerationRequest)
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is None:
-        outcome, headers = await generate_images(request, key, body)
-        return images_response(outcome, headers)
-    store: IdempotencyStore = request.app.state.idempotency
-    claimed = await run_to_completion(store.claim(key.id, idempotency_key, body_hash(raw)))
-    if claimed.cancelled:
-        if claimed.error is None and claimed.value is None:  # we hold the claim: free it
-            await run_to_completion(store.abandon(key.id, idempotency_key))
-        raise asyncio.CancelledError
-    original = claimed.result()
-    if original is not None:
-        return Response(
-            original.body,
-            status_code=original.status_code,
-            media_type="application/json",
-            headers={**original.headers, "x-idempotent-replay": "true"},
-        )
+    claim = await claim_or_replay(request, key, raw)
+    if isinstance(claim, Response):
+        return claim
+    if body.stream:
+        return await stream_images(request, key, body, claim)
     try:
         outcome, headers = await generate_images(request, key, body)
     except BaseException:
-        await run_to_completion(store.abandon(key.id, idempotency_key))
+        if claim is not None:
+            await claim.free()
         raise
+    if claim is None:
+        return images_response(outcome, headers)
     content = render_images_response(outcome)
-    saved = await run_to_completion(
-        store.complete(key.id, idempotency_key, StoredResponse(200, headers, content))
-    )
-    if saved.error is not None:
-        # The images are made and paid for: deliver them. A retry will generate anew.
-        log.error("could not store the response for Idempotency-Key %r: %r", idempotency_key, saved.error)
-        await run_to_completion(store.abandon(key.id, idempotency_key))
+    await claim.keep(StoredResponse(200, headers, content))
     return Response(content, media_type="application/json", headers=headers)
 
 

@@ -15,6 +15,9 @@ from imagehub.jobs import ImageJob, Operation
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.sources import ImageSource, request_operation, request_sources
 
+#: OpenAI's range for `partial_images` (streamed requests only).
+MAX_PARTIAL_IMAGES = 3
+
 DEFAULT_MODEL = "dall-e-2"
 # OpenAI's defaults per endpoint: edits default to gpt-image-1.5, variations to dall-e-2.
 DEFAULT_MODELS: dict[Operation, str] = {
@@ -134,16 +137,19 @@ def _check_unsupported_fields(spec: ModelSpec, req: ImageGenerationRequest) -> N
             else:
                 message = f"'{name}' is not supported by {spec.name}."
             raise _invalid(name, message, code="unsupported_parameter")
-    if req.stream:
-        raise _invalid(
-            "stream", "Streaming image generation is not supported by this hub.", "unsupported_parameter"
-        )
     if req.partial_images is not None:
-        raise _invalid(
-            "partial_images",
-            "'partial_images' only applies to streaming, which is not supported.",
-            "unsupported_parameter",
-        )
+        if not 0 <= req.partial_images <= MAX_PARTIAL_IMAGES:
+            raise _invalid(
+                "partial_images",
+                f"'partial_images' must be from 0 to {MAX_PARTIAL_IMAGES}; got {req.partial_images}.",
+                "integer_out_of_range",
+            )
+        if not req.stream:
+            raise _invalid(
+                "partial_images",
+                "'partial_images' only applies with 'stream': true.",
+                "unsupported_parameter",
+            )
 
 
 def _resolve_quality(spec: ModelSpec, quality: str | None) -> str | None:

@@ -9,10 +9,13 @@ with the prompt, so edit flows can be tested offline.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+from collections.abc import AsyncGenerator
 
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
-from imagehub.providers.sandbox_render import render
+from imagehub.providers.sandbox_render import progressive, render
+from imagehub.streaming.events import PartialImage, StreamItem
 
 
 def _seed(job: ImageJob, index: int) -> int:
@@ -52,30 +55,48 @@ class SandboxProvider:
     kind = "sandbox"
 
     async def generate(self, job: ImageJob) -> GenerationResult:
-        source = job.images[0] if job.images else None
-        renders = [
-            asyncio.to_thread(
-                render,
-                seed=_seed(job, index),
-                prompt=job.prompt,
-                footer=_footer(job, index),
-                width=job.width,
-                height=job.height,
-                output_format=job.output_format,
-                compression=job.output_compression,
-                transparent=job.background == "transparent",
-                source=source.data if source else None,
-                mask=job.mask.data if job.mask is not None else None,
-                alpha_is_mask=job.operation == "edit" and job.spec.mask_from_alpha,
-            )
-            for index in range(job.n)
-        ]
-        datas = await asyncio.gather(*renders)
-        revised = job.prompt if job.spec.revises_prompt else None
-        images = [
-            GeneratedImage(format=job.output_format, data=data, revised_prompt=revised) for data in datas
-        ]
+        datas = await asyncio.gather(*(self._render(job, index) for index in range(job.n)))
+        images = [self._image(job, data) for data in datas]
         return GenerationResult(images=images, provider=self.name, sandbox=True)
+
+    async def stream(self, job: ImageJob, partial_images: int) -> AsyncGenerator[StreamItem, None]:
+        """Each image's `partial_images` progressive previews, then the image; all deterministic."""
+        images = []
+        transparent = job.background == "transparent"
+        for index in range(job.n):
+            data = await self._render(job, index)
+            for stage in range(partial_images):
+                preview = await asyncio.to_thread(
+                    progressive, data, stage, partial_images, job.output_format, transparent
+                )
+                yield PartialImage(base64.b64encode(preview).decode("ascii"), stage, job.output_format, index)
+            image = self._image(job, data)
+            images.append(image)
+            yield image
+        yield GenerationResult(images=images, provider=self.name, sandbox=True)
+
+    @staticmethod
+    def _image(job: ImageJob, data: bytes) -> GeneratedImage:
+        revised = job.prompt if job.spec.revises_prompt else None
+        return GeneratedImage(format=job.output_format, data=data, revised_prompt=revised)
+
+    @staticmethod
+    async def _render(job: ImageJob, index: int) -> bytes:
+        source = job.images[0] if job.images else None
+        return await asyncio.to_thread(
+            render,
+            seed=_seed(job, index),
+            prompt=job.prompt,
+            footer=_footer(job, index),
+            width=job.width,
+            height=job.height,
+            output_format=job.output_format,
+            compression=job.output_compression,
+            transparent=job.background == "transparent",
+            source=source.data if source else None,
+            mask=job.mask.data if job.mask is not None else None,
+            alpha_is_mask=job.operation == "edit" and job.spec.mask_from_alpha,
+        )
 
     async def close(self) -> None:
         return None

@@ -112,7 +112,26 @@ def render(
         fade = Image.linear_gradient("L").resize((width, height))
         canvas.putalpha(ImageOps.autocontrast(fade, cutoff=0).point(lambda v: 96 + v * 159 // 255))
     _draw_text(canvas, prompt, footer)
+    return _encode(canvas, output_format, compression, transparent)
 
+
+def progressive(data: bytes, stage: int, stages: int, output_format: str, transparent: bool) -> bytes:
+    """Preview `stage` (0-based) of `stages` of a finished render: coarse blocks growing finer.
+
+    The last preview is at 1/8 of the resolution, each earlier one half that (of 3: 1/32, 1/16,
+    1/8): plainly unfinished, plainly the same picture, and the same bytes every time, so
+    streaming UIs can be tested offline.
+    """
+    with Image.open(io.BytesIO(data)) as finished:
+        image = finished.convert("RGBA" if transparent else "RGB")
+    factor = 2 ** (3 + stages - 1 - stage)
+    small = image.resize(
+        (max(1, image.width // factor), max(1, image.height // factor)), Image.Resampling.BILINEAR
+    )
+    return _encode(small.resize(image.size, Image.Resampling.NEAREST), output_format, None, transparent)
+
+
+def _encode(canvas: Image.Image, output_format: str, compression: int | None, transparent: bool) -> bytes:
     out = io.BytesIO()
     if output_format == "jpeg":
         canvas.convert("RGB").save(out, "JPEG", quality=compression if compression is not None else 90)

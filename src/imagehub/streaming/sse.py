@@ -1,0 +1,54 @@
+"""OpenAI's server-sent events for a streamed request, framed by sse-starlette.
+
+Each event goes out as `event: <type>` and `data: <json>`, the way OpenAI's API sends them (the
+SDKs read the type from the JSON). The response keeps proxies from buffering (sse-starlette sets
+`X-Accel-Buffering: no` and `Cache-Control: no-store`), pings idle connections, and notices a
+client that hangs up. Whatever ends the response, the stream's books are closed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+import orjson
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
+
+from imagehub.accounts.completion import run_to_completion
+from imagehub.streaming.session import GenerationStream
+
+#: Called once the response is over: did the client get every event, and the completed ones as SSE.
+OnClose = Callable[[bool, bytes], Awaitable[None]]
+PING_SECONDS = 10
+
+
+class ImageEventResponse(EventSourceResponse):
+    def __init__(
+        self, stream: GenerationStream, headers: Mapping[str, str], on_close: OnClose | None = None
+    ) -> None:
+        self._stream = stream
+        self._on_close = on_close
+        self._completed: list[bytes] = []
+        super().__init__(self._frames(), headers=dict(headers), ping=PING_SECONDS, sep="\n")
+
+    async def _frames(self) -> AsyncIterator[ServerSentEvent]:
+        async for kind, payload in self._stream.events():
+            event = ServerSentEvent(orjson.dumps(payload).decode(), event=kind, sep="\n")
+            if self._on_close is not None and kind.endswith(".completed"):
+                self._completed.append(event.encode())
+            yield event
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            done = await run_to_completion(self._finish())
+            if done.cancelled:
+                raise asyncio.CancelledError
+            done.result()
+
+    async def _finish(self) -> None:
+        await self._stream.close()
+        if self._on_close is not None:
+            await self._on_close(self._stream.complete, b"".join(self._completed))
