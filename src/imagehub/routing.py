@@ -24,7 +24,7 @@ from imagehub.jobs import GenerationResult, ImageJob
 from imagehub.providers.base import ImageProvider
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 from imagehub.providers.sandbox import SandboxProvider
-from imagehub.streaming.events import StreamItem
+from imagehub.streaming.events import StreamItem, whole_answer
 
 log = logging.getLogger("imagehub.routing")
 T = TypeVar("T")
@@ -223,10 +223,8 @@ async def _mid_stream(
 
 async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[StreamItem, None]:
     """A provider that does not stream: each image as soon as the one answer is in, then it all."""
-    result = await provider.generate(job)
-    for image in result.images:
-        yield image
-    yield result
+    async for item in whole_answer(await provider.generate(job)):
+        yield item
 
 
 def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:

@@ -7,13 +7,16 @@ use OpenAI's `{"error": {message, type, param, code}}` envelope.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import time
 import uuid
 from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp_sse import sse_response
 
 from tests.fakes.server import (
     FAULT,
@@ -103,6 +106,8 @@ class FakeOpenAI(FakeServer):
         #: parameters used), "terms" (only the quality and size used; `auto` quality as high), or
         #: "nothing" (as many OpenAI-compatible servers answer).
         self.reports: Literal["usage", "terms", "nothing"] = "usage"
+        #: Seconds between the events of a streamed answer (a real model takes seconds per image).
+        self.event_delay = 0.0
 
     # ---- public helpers --------------------------------------------------------------------------
 
@@ -149,7 +154,10 @@ class FakeOpenAI(FakeServer):
                 "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
                 "sent was not valid JSON.)"
             )
-        return self._answer(request, dict(recorded.json), images=[])
+        params = dict(recorded.json)
+        if _truthy(params.get("stream")):
+            return await self._stream(request, params, images=[], kind="image_generation")
+        return self._answer(request, params, images=[])
 
     async def _edits(self, request: web.Request) -> web.StreamResponse:
         recorded: RecordedRequest = request[RECORDED]
@@ -162,7 +170,10 @@ class FakeOpenAI(FakeServer):
             return self._bad_request(
                 "Missing required parameter: 'image'.", "image", "missing_required_parameter"
             )
-        return self._answer(request, _text_fields(recorded), images=images)
+        params = _text_fields(recorded)
+        if _truthy(params.get("stream")):
+            return await self._stream(request, params, images=images, kind="image_edit")
+        return self._answer(request, params, images=images)
 
     async def _variations(self, request: web.Request) -> web.StreamResponse:
         recorded: RecordedRequest = request[RECORDED]
@@ -255,6 +266,51 @@ class FakeOpenAI(FakeServer):
             body["usage"] = dict(GPT_IMAGE_USAGE)
         return json_response(body, headers=self._headers())
 
+    async def _stream(
+        self, request: web.Request, params: dict[str, Any], images: list[UploadedFile], kind: str
+    ) -> web.StreamResponse:
+        """OpenAI's streamed answer, as real server-sent events: previews, then each image."""
+        model = str(params.get("model") or "dall-e-2")
+        if self.strict and not is_gpt_image(model):
+            return self._bad_request(f"Streaming is not supported for model {model}.", "stream")
+        partials = int(params.get("partial_images") or 0)
+        if self.strict and not 0 <= partials <= 3:
+            return self._bad_request("Invalid 'partial_images'.", "partial_images", "invalid_value")
+        answer = self._answer(request, {k: v for k, v in params.items() if k != "stream"}, images)
+        if answer.status != 200:
+            return answer
+        assert answer.body is not None
+        body = json.loads(bytes(answer.body))  # type: ignore[arg-type]
+        echo = {
+            name: body[name] for name in ("background", "output_format", "size", "quality") if name in body
+        }
+        async with sse_response(request, allow_all_methods=True) as events:
+            for index, item in enumerate(body["data"]):
+                for partial in range(partials):
+                    await asyncio.sleep(self.event_delay)
+                    preview = image_bytes(64, 64, seed=f"partial|{index}|{partial}")
+                    await events.send(
+                        json.dumps(
+                            {
+                                "type": f"{kind}.partial_image",
+                                "b64_json": base64.b64encode(preview).decode("ascii"),
+                                "partial_image_index": partial,
+                                "created_at": body["created"],
+                                **echo,
+                            }
+                        ),
+                        event=f"{kind}.partial_image",
+                    )
+                await asyncio.sleep(self.event_delay)
+                completed = {
+                    "type": f"{kind}.completed",
+                    "b64_json": item["b64_json"],
+                    "created_at": body["created"],
+                }
+                completed.update({**echo, "usage": body.get("usage", {})})
+                await events.send(json.dumps(completed), event=f"{kind}.completed")
+        return events
+
     def _validate(self, model: str, n: int, size: Any, response_format: Any) -> web.Response | None:
         if n < 1:
             return self._bad_request(
@@ -344,6 +400,14 @@ class FakeOpenAI(FakeServer):
     @staticmethod
     def _headers() -> dict[str, str]:
         return {"x-request-id": f"req_{uuid.uuid4().hex}", "openai-processing-ms": "12"}
+
+
+_ECHO = ("background", "output_format", "size", "quality")
+
+
+def _truthy(value: Any) -> bool:
+    """`stream` as JSON's true or a form's "true"."""
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
 def _text_fields(recorded: RecordedRequest) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class ModelSpec:
     can_edit: bool = False
     revises_prompt: bool = False
     reports_echo: bool = False
+    upstream_streams: bool = False  # the upstream API takes `stream` and sends partial images
     upstream_response_format: bool = True
     # A model that takes any size in a range (local diffusion models) sets these; `sizes` then
     # lists the recommended ones and any WIDTHxHEIGHT with both sides in range is accepted too.

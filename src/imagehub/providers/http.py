@@ -126,6 +126,12 @@ class UpstreamClient:
             return payload
         raise self._classify(status, payload, retry_after, parse_error)
 
+    def classify(
+        self, status: int, payload: Any, retry_after: float | None, parse_error: ErrorParser
+    ) -> ProviderError:
+        """The ProviderError for an upstream's error answer, also for calls made by another client."""
+        return self._classify(status, payload, retry_after, parse_error)
+
     def _classify(
         self, status: int, payload: Any, retry_after: float | None, parse_error: ErrorParser
     ) -> ProviderError:

@@ -7,6 +7,7 @@ a second download; GPT image models answer base64 anyway.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,8 @@ from imagehub.deployments import Deployment
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.providers.errors import Retryable
 from imagehub.providers.http import UpstreamClient, UpstreamErrorInfo
+from imagehub.providers.openai_stream import OpenAIStreamer
+from imagehub.streaming.events import StreamItem, whole_answer
 
 # Job attributes forwarded when the model accepts the field of the same name.
 _FORWARDED = (
@@ -60,6 +63,13 @@ class OpenAIProvider:
             secrets=(api_key or "",),
             max_connections=deployment.max_connections,
         )
+        self._streamer = OpenAIStreamer(
+            name=deployment.name,
+            client=self._client,
+            parse_error=parse_openai_error,
+            timeout_seconds=deployment.timeout_seconds,
+            max_connections=deployment.max_connections,
+        )
 
     def _fields(self, job: ImageJob) -> dict[str, Any]:
         fields: dict[str, Any] = {"model": job.spec.name, "prompt": job.prompt, "n": job.n, "size": job.size}
@@ -100,6 +110,23 @@ class OpenAIProvider:
             )
         return await self._result(payload, job)
 
+    async def stream(self, job: ImageJob, partial_images: int) -> AsyncGenerator[StreamItem, None]:
+        """GPT image models stream upstream, events passed on as they come; others answer whole."""
+        if not job.spec.upstream_streams or job.operation == "variation":
+            async for item in whole_answer(await self.generate(job)):
+                yield item
+            return
+        fields = {**self._fields(job), "stream": True, "partial_images": partial_images}
+        if job.is_edit:
+            form = {name: str(value) for name, value in fields.items()}
+            items = self._streamer.stream(
+                f"{self._base}/images/edits", self._headers, job, form=form, files=_files(job)
+            )
+        else:
+            items = self._streamer.stream(str(self._generations_url), self._headers, job, json_body=fields)
+        async for item in items:
+            yield item
+
     async def _result(self, payload: Any, job: ImageJob) -> GenerationResult:
         items = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
@@ -133,6 +160,22 @@ class OpenAIProvider:
 
     async def close(self) -> None:
         await self._client.close()
+        await self._streamer.close()
+
+
+def _files(job: ImageJob) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """The multipart files of an edit, for httpx: named as `_multipart` names them."""
+    field = "image" if len(job.images) == 1 else "image[]"
+    files = [
+        (
+            field,
+            (f"image-{index}.{image.format or 'png'}", image.data or b"", f"image/{image.format or 'png'}"),
+        )
+        for index, image in enumerate(job.images)
+    ]
+    if job.mask is not None:
+        files.append(("mask", ("mask.png", job.mask.data or b"", "image/png")))
+    return files
 
 
 def _multipart(fields: dict[str, Any], job: ImageJob) -> aiohttp.FormData:

@@ -44,3 +44,10 @@ def preview_steps(steps: int, partial_images: int) -> tuple[int, ...]:
         return ()
     wanted = min(partial_images, steps - 1)
     return tuple(sorted({round((index + 1) * steps / (wanted + 1)) - 1 for index in range(wanted)}))
+
+
+async def whole_answer(result: GenerationResult) -> AsyncGenerator[StreamItem, None]:
+    """The items of an answer that came whole: each image, then the result."""
+    for image in result.images:
+        yield image
+    yield result

@@ -74,10 +74,15 @@ class GenerationStream:
                 if isinstance(item, PartialImage):
                     yield self._partial(item)
                 elif isinstance(item, GeneratedImage):
-                    if held is not None:
+                    if held is not None:  # more images than asked for: the earlier one goes now
                         yield await self._completed(held, None)
                         self._sent(held)
-                    held = item
+                        held = None
+                    if len(self.delivered) + 1 < self.job.n:
+                        yield await self._completed(item, None)  # as soon as it is ready
+                        self._sent(item)
+                    else:
+                        held = item  # the last one waits for the result, to settle first
                 else:
                     self.provider = item.provider
                     event = await self._finish(held, item)
