@@ -4,6 +4,7 @@ streams real SSE, one that does not, edits, `url`, validation first, replays, tw
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,8 +234,6 @@ def test_hang_up_after_one_of_two_images_charges_one(billing: BillingHub) -> Non
 
 
 def _settled(billing: BillingHub, key_id: str) -> list[dict[str, Any]]:
-    import time
-
     deadline = time.monotonic() + 15
     while True:
         records = billing.records(key_id)
