@@ -252,7 +252,12 @@ def test_a_stream_through_two_workers(tmp_path: Path) -> None:
         for index in range(6):  # the kernel spreads connections over both workers
             events = _events(
                 client.images.generate(
-                    model="dall-e-2", prompt=f"worker {index}", size="256x256", stream=True, partial_images=1
+                    model="dall-e-2",
+                    prompt=f"worker {index}",
+                    size="256x256",
+                    stream=True,
+                    partial_images=1,
+                    response_format="b64_json",
                 )
             )
             assert [e.type for e in events] == [
