@@ -348,7 +348,7 @@ def test_gemini_generate_content(fake_google: FakeGoogle, client: httpx.Client) 
     default = gemini(client, fake_google, "gemini-2.5-flash-image", {"contents": body["contents"]})
     assert gemini_image(default).size == (1024, 1024)
     pro = dict(body, generationConfig={"imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"}})
-    assert gemini_image(gemini(client, fake_google, "gemini-3-pro-image-preview", pro)).size == (2752, 1536)
+    assert gemini_image(gemini(client, fake_google, "gemini-3-pro-image", pro)).size == (2752, 1536)
 
 
 def test_gemini_edit_with_input_image_snake_case(fake_google: FakeGoogle, client: httpx.Client) -> None:
@@ -403,7 +403,7 @@ def test_google_safety_faults(fake_google: FakeGoogle, client: httpx.Client) -> 
     no_image = gemini(client, fake_google, "gemini-2.5-flash-image", body).json()["candidates"][0]
     assert no_image["finishReason"] == "IMAGE_SAFETY"
     assert all("inlineData" not in p for p in no_image["content"]["parts"])
-    thinking = gemini(client, fake_google, "gemini-3-pro-image-preview", body)
+    thinking = gemini(client, fake_google, "gemini-3-pro-image", body)
     parts = thinking.json()["candidates"][0]["content"]["parts"]
     assert [p.get("thought", False) for p in parts] == [True, True, False, False]
     assert gemini_image(thinking).size == (1024, 1024)
