@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import LiveHub
 from tests.fakes import FakeGoogle, FakeOpenAI, Fault
-from tests.images import decode_b64, open_bytes, tiny_png
+from tests.images import decode_b64, tiny_png
 
 Upstreams = tuple[FakeOpenAI, FakeGoogle]
 

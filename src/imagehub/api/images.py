@@ -6,7 +6,9 @@ replays, and rendering the ImagesResponse. The GenerationService does the rest.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -22,6 +24,8 @@ from imagehub.accounts.ratelimit import RateLimiter, rate_limit_headers
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
+from imagehub.catalog import Catalog
+from imagehub.catalog.validate import default_model
 from imagehub.errors import Forbidden, HubError
 from imagehub.generation import GenerationOutcome, GenerationService, RequestContext
 from imagehub.protocol import ImageGenerationRequest, ImagesResponse
@@ -73,6 +77,20 @@ def public_base_url(request: Request) -> str:
     return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
+def alias_headers(catalog: Catalog, model: str | None) -> dict[str, str]:
+    """For a deprecated alias: RFC 9745 Deprecation, RFC 8594 Sunset, and the model that served it."""
+    found = catalog.lookup(model) if model else None
+    if found is None or found.alias is None:
+        return {}
+    headers = {"x-imagehub-model": found.spec.name}
+    shutdown = found.alias.shutdown_date
+    if found.alias.deprecated and shutdown is not None:  # the loader requires the date
+        stamp = calendar.timegm(shutdown.timetuple())
+        headers["Deprecation"] = f"@{stamp}"
+        headers["Sunset"] = formatdate(stamp, usegmt=True)
+    return headers
+
+
 def request_context(request: Request) -> RequestContext:
     return RequestContext(
         request_id=request.state.request_id, client_did=getattr(request.state, "client_did", None)
@@ -91,7 +109,7 @@ async def generate_images(
     try:
         permit = await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
     except HubError as error:
-        await service.record_rejected(key, body.model or "dall-e-2", context, error)
+        await service.record_rejected(key, body.model or default_model(body), context, error)
         raise
     try:
         work = service.generate(body, key, public_base_url(request), context)
@@ -100,11 +118,15 @@ async def generate_images(
         await permit.release()
     request.state.log = {
         "key_id": key.id,
-        "model": body.model or "dall-e-2",
+        "model": body.model or default_model(body),
         "provider": outcome.provider,
         "images": len(outcome.data),
     }
-    headers = {"x-imagehub-provider": outcome.provider, **rate_limit_headers(permit.state)}
+    headers = {
+        "x-imagehub-provider": outcome.provider,
+        **rate_limit_headers(permit.state),
+        **alias_headers(request.app.state.catalog, body.model),
+    }
     if outcome.sandbox:
         headers["x-imagehub-sandbox"] = "true"
     return outcome, headers
