@@ -160,7 +160,7 @@ def test_model_list_through_the_client(client: Any) -> None:
     dalle3 = by_name["dall-e-3"]
     assert dalle3["provider"] == "openai" and dalle3["providerDisplayName"] == "OpenAI"
     assert dalle3["modelMetadata"]["imageGeneration"]["size"] == ["1024x1024", "1792x1024", "1024x1792"]
-    assert by_name["imagen-4.0-generate-001"]["providerDisplayName"] == "Google"
+    assert by_name["gemini-3.1-flash-image"]["providerDisplayName"] == "Google"
 
 
 @pytest.mark.parametrize(

@@ -193,14 +193,6 @@ EDIT_CASES: list[tuple[str, list[Part], dict[str, Any], str | None, str, tuple[s
         ("gpt-image-1",),
     ),
     (
-        "imagen cannot edit",
-        [f(png())],
-        {**GPT, "model": "imagen-4.0-generate-001"},
-        "model",
-        "model_not_supported",
-        (),
-    ),
-    (
         "image as an ftp URL",
         [],
         {**GPT, "image": "ftp://example.com/a.png"},

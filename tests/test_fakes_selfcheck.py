@@ -348,7 +348,7 @@ def test_gemini_generate_content(fake_google: FakeGoogle, client: httpx.Client) 
     default = gemini(client, fake_google, "gemini-2.5-flash-image", {"contents": body["contents"]})
     assert gemini_image(default).size == (1024, 1024)
     pro = dict(body, generationConfig={"imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"}})
-    assert gemini_image(gemini(client, fake_google, "gemini-3-pro-image-preview", pro)).size == (2752, 1536)
+    assert gemini_image(gemini(client, fake_google, "gemini-3-pro-image", pro)).size == (2752, 1536)
 
 
 def test_gemini_edit_with_input_image_snake_case(fake_google: FakeGoogle, client: httpx.Client) -> None:
@@ -403,7 +403,7 @@ def test_google_safety_faults(fake_google: FakeGoogle, client: httpx.Client) -> 
     no_image = gemini(client, fake_google, "gemini-2.5-flash-image", body).json()["candidates"][0]
     assert no_image["finishReason"] == "IMAGE_SAFETY"
     assert all("inlineData" not in p for p in no_image["content"]["parts"])
-    thinking = gemini(client, fake_google, "gemini-3-pro-image-preview", body)
+    thinking = gemini(client, fake_google, "gemini-3-pro-image", body)
     parts = thinking.json()["candidates"][0]["content"]["parts"]
     assert [p.get("thought", False) for p in parts] == [True, True, False, False]
     assert gemini_image(thinking).size == (1024, 1024)
@@ -432,3 +432,29 @@ def test_google_unknown_method(fake_google: FakeGoogle, client: httpx.Client) ->
         f"{fake_google.url}/v1beta/models/gemini-2.5-flash-image:explode", json={}, headers=GOOGLE_AUTH
     )
     assert response.status_code == 404 and response.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_openai_gpt_image_2_size_rule(fake_openai: FakeOpenAI, client: httpx.Client) -> None:
+    ok = generate(client, fake_openai, model="gpt-image-2", prompt="p", size="2048x1152")
+    assert ok.status_code == 200 and decode(ok.json()["data"][0]["b64_json"]).size == (2048, 1152)
+    assert ok.json()["usage"]["output_tokens_details"] == {"image_tokens": 7024, "text_tokens": 0}
+    for size in ("1000x1000", "3840x1024", "512x512", "4096x2048"):
+        refused = generate(client, fake_openai, model="gpt-image-2", prompt="p", size=size)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "size", size
+    latest = generate(client, fake_openai, model="chatgpt-image-latest", prompt="p", size="2048x1152")
+    assert latest.status_code == 400, "chatgpt-image-latest keeps the standard sizes"
+
+
+def test_gemini_31_flash_tables_and_shut_down_names(fake_google: FakeGoogle, client: httpx.Client) -> None:
+    def config(ratio: str, tier: str) -> dict[str, object]:
+        return {
+            "contents": [{"parts": [{"text": "t"}]}],
+            "generationConfig": {"imageConfig": {"aspectRatio": ratio, "imageSize": tier}},
+        }
+
+    flash = gemini(client, fake_google, "gemini-3.1-flash-image", config("8:1", "2K"))
+    assert gemini_image(flash).size == (6144, 768)
+    assert flash.json()["usageMetadata"]["candidatesTokenCount"] == 1680
+    assert gemini(client, fake_google, "gemini-3-pro-image", config("8:1", "1K")).status_code == 400
+    for name in ("gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview"):
+        assert gemini(client, fake_google, name, config("1:1", "1K")).status_code == 404

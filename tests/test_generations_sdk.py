@@ -166,11 +166,14 @@ def test_sandbox_edit_uses_the_input_image(sdk: openai.OpenAI) -> None:
     assert red > 120, "the tinted source image shows through"
 
 
-def test_live_key_without_a_provider_gets_503(hub: Hub, keys: Keys) -> None:
-    client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=keys.live, max_retries=0)
-    with pytest.raises(openai.InternalServerError) as caught:
+def test_live_key_without_a_provider_gets_403_not_retried(hub: Hub, keys: Keys) -> None:
+    """403, not 503: the SDK would retry a 503 three times, and nothing changes until the operator acts."""
+    client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=keys.live, max_retries=3)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
         client.images.generate(model="dall-e-3", prompt="no provider")
-    assert caught.value.status_code == 503
+    assert caught.value.status_code == 403
+    assert caught.value.response.request.headers.get("x-stainless-retry-count") == "0", "no retry"
     body = caught.value.body
     assert isinstance(body, dict)
     assert "dall-e-3" in body["message"] and body["code"] == "model_not_available"
+    assert "OPENAI_API_KEY" in body["message"] and "IMAGEHUB_CONFIG_FILE" in body["message"]

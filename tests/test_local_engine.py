@@ -454,7 +454,7 @@ def test_the_core_hub_never_imports_torch() -> None:
 
 
 def test_catalog_rejects_a_size_outside_its_own_range() -> None:
-    from imagehub.catalog import _spec_from_table
+    from imagehub.catalog.loader import spec_from_table
 
     table = {
         "display_name": "x",
@@ -469,7 +469,7 @@ def test_catalog_rejects_a_size_outside_its_own_range() -> None:
         "default_response_format": "url",
     }
     with pytest.raises(ValueError, match="outside its own range"):
-        _spec_from_table("x", table)
+        spec_from_table("x", {"x": table})
 
 
 def test_tiny_pipeline_is_really_tiny(tiny_pipeline: Path) -> None:

@@ -1,4 +1,4 @@
-"""Live keys through the Google adapter: Gemini generateContent and Imagen predict."""
+"""Live keys through the Google adapter: Gemini generateContent (Imagen names: test_model_catalog.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import LiveHub
 from tests.fakes import FakeGoogle, FakeOpenAI, Fault
-from tests.images import decode_b64, open_bytes, tiny_png
+from tests.images import decode_b64, tiny_png
 
 Upstreams = tuple[FakeOpenAI, FakeGoogle]
 
@@ -50,10 +50,10 @@ def test_gemini_n_is_concurrent_calls_and_usage_adds_up(live: LiveHub, upstreams
 
 def test_gemini_passes_base64_through_untouched(live: LiveHub, upstreams: Upstreams) -> None:
     result = live.sdk().images.generate(
-        model="gemini-3-pro-image-preview", prompt="exact", size="1376x768", response_format="b64_json"
+        model="gemini-3-pro-image", prompt="exact", size="1376x768", response_format="b64_json"
     )
     assert result.data is not None
-    expected = FakeGoogle.image_for((1376, 768), "gemini-3-pro-image-preview", "exact")
+    expected = FakeGoogle.image_for((1376, 768), "gemini-3-pro-image", "exact")
     assert base64.b64decode(result.data[0].b64_json or "") == expected
 
 
@@ -61,10 +61,10 @@ def test_gemini_skips_thought_images(live: LiveHub, upstreams: Upstreams) -> Non
     _, fake = upstreams
     fake.enqueue(Fault.thoughts())
     result = live.sdk().images.generate(
-        model="gemini-3-pro-image-preview", prompt="think first", response_format="b64_json"
+        model="gemini-3-pro-image", prompt="think first", response_format="b64_json"
     )
     assert result.data is not None
-    expected = FakeGoogle.image_for((1024, 1024), "gemini-3-pro-image-preview", "think first")
+    expected = FakeGoogle.image_for((1024, 1024), "gemini-3-pro-image", "think first")
     assert base64.b64decode(result.data[0].b64_json or "") == expected
 
 
@@ -101,40 +101,6 @@ def test_gemini_text_only_answer_is_502(live: LiveHub, upstreams: Upstreams) -> 
         live.sdk().images.generate(model="gemini-2.5-flash-image", prompt="words only")
     assert caught.value.status_code == 502
     assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "upstream_no_image"
-
-
-def test_imagen_predict_request(live: LiveHub, upstreams: Upstreams) -> None:
-    _, fake = upstreams
-    result = live.sdk().images.generate(
-        model="imagen-4.0-generate-001", prompt="a lake", n=3, size="1408x768", response_format="url"
-    )
-    sent = fake.last
-    assert sent is not None
-    assert sent.path == "/v1beta/models/imagen-4.0-generate-001:predict"
-    assert sent.json == {
-        "instances": [{"prompt": "a lake"}],
-        "parameters": {"sampleCount": 3, "aspectRatio": "16:9", "includeRaiReason": True},
-    }
-    assert len(fake.requests) == 1, "Imagen makes n images in one call"
-    assert result.data is not None and len(result.data) == 3
-    assert open_bytes(httpx.get(result.data[0].url or "").content).size == (1408, 768)
-
-
-def test_imagen_partially_filtered_returns_the_rest(live: LiveHub, upstreams: Upstreams) -> None:
-    _, fake = upstreams
-    fake.enqueue(Fault.partially_filtered(1))
-    result = live.sdk().images.generate(
-        model="imagen-4.0-fast-generate-001", prompt="some filtered", n=3, response_format="b64_json"
-    )
-    assert result.data is not None and len(result.data) == 2
-
-
-def test_imagen_all_filtered_is_content_policy(live: LiveHub, upstreams: Upstreams) -> None:
-    _, fake = upstreams
-    fake.enqueue(Fault.content_policy())
-    with pytest.raises(openai.BadRequestError) as caught:
-        live.sdk().images.generate(model="imagen-4.0-generate-001", prompt="all filtered", n=2)
-    assert caught.value.code == "content_policy_violation"
 
 
 def test_google_invalid_argument_passes_through(live: LiveHub, upstreams: Upstreams) -> None:

@@ -126,9 +126,10 @@ def test_pinned_provider_and_models_list(live: LiveHub, upstreams: Upstreams) ->
     assert result.data is not None
     listed = {model.id: model.owned_by for model in live.sdk().models.list()}
     assert listed["dall-e-3"] == "openai" and listed["gemini-2.5-flash-image"] == "google"
-    with pytest.raises(openai.BadRequestError) as caught:
+    with pytest.raises(openai.NotFoundError) as caught:
         live.sdk().images.generate(model="google/dall-e-3", prompt="wrong pin")
     assert caught.value.code == "model_not_found"
+    assert "Did you mean 'openai/dall-e-3'?" in caught.value.message
 
 
 def test_content_policy_passes_through_as_400(live: LiveHub, upstreams: Upstreams) -> None:

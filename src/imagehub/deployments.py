@@ -28,6 +28,21 @@ DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "google": "https://generativelanguage.googleapis.com/v1beta",
 }
+# The variables that give one deployment serving every catalog model of that provider.
+ENVIRONMENT_KEYS = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    "google": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
+}
+
+
+def how_to_configure(model: str, providers: tuple[str, ...]) -> str:
+    """One sentence an operator can act on to make `model` servable."""
+    ways = [f"set {ENVIRONMENT_KEYS[kind][0]}" for kind in providers if kind in ENVIRONMENT_KEYS]
+    ways.append(
+        f'add a [[deployments]] entry with provider = "{providers[0]}" and models = ["{model}"] '
+        "to the file in IMAGEHUB_CONFIG_FILE"
+    )
+    return "To serve it, the operator can " + ", or ".join(ways) + "."
 
 
 class ConfigError(ValueError):
@@ -143,10 +158,7 @@ class HubConfig(BaseModel):
 
 def _from_environment(catalog: Catalog, environ: Mapping[str, str]) -> tuple[Deployment, ...]:
     found = []
-    for kind, key_var, url_var in (
-        ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-        ("google", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
-    ):
+    for kind, (key_var, url_var) in ENVIRONMENT_KEYS.items():
         if environ.get(key_var) or environ.get(url_var):
             models = tuple(spec.name for spec in catalog if kind in spec.providers)
             found.append(
@@ -161,20 +173,26 @@ def _from_environment(catalog: Catalog, environ: Mapping[str, str]) -> tuple[Dep
     return tuple(found)
 
 
-def _check_models(config: HubConfig, catalog: Catalog) -> None:
+def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
+    """Every model known and served by the deployment's API; aliases become the models they name."""
     names = set()
+    deployments = []
     for deployment in config.deployments:
         if deployment.name in names:
             raise ConfigError(f"deployment name {deployment.name!r} is used twice")
         names.add(deployment.name)
+        models = []
         for model in deployment.models:
-            spec = catalog.get(model)
-            if spec is None:
+            found = catalog.lookup(model) if "/" not in model else None
+            if found is None:
                 raise ConfigError(f"deployment {deployment.name!r}: unknown model {model!r}")
-            if deployment.provider not in spec.providers:
+            if deployment.provider not in found.spec.providers:
                 raise ConfigError(
                     f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"
                 )
+            models.append(found.spec.name)
+        deployments.append(deployment.model_copy(update={"models": tuple(dict.fromkeys(models))}))
+    return config.model_copy(update={"deployments": tuple(deployments)})
 
 
 def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
@@ -195,5 +213,4 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         except ValidationError as exc:
             raise ConfigError(f"invalid configuration in {path}:\n{exc}") from exc
-    _check_models(config, catalog)
-    return config
+    return _check_models(config, catalog)

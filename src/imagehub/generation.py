@@ -25,7 +25,7 @@ from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Ledger, Reservation
 from imagehub.billing.pricing import AUTO_QUALITY, BilledTerms, PriceBook, billed_terms
 from imagehub.catalog import Catalog
-from imagehub.catalog.validate import validate_generation
+from imagehub.catalog.validate import default_model, validate_generation
 from imagehub.errors import Forbidden, HubError, InvalidRequest
 from imagehub.inputs import InputLoader
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("imagehub.generation")
 
 FILES_PATH = "/api/images/files/"
-DEFAULT_MODEL = "dall-e-2"
 # Writing a small image to the page cache takes ~0.1-0.2 ms; handing it to a worker thread and
 # back cost ~1 ms of latency here (bench: url at c1 went from 343 to 516 req/s inline). Big
 # images still go to a thread, so the event loop is never blocked for long.
@@ -112,7 +111,7 @@ class GenerationService:
     ) -> GenerationOutcome:
         """Serve one request; whatever ends it (a refusal, a failure, a cancel), it is on record."""
         context = context or RequestContext()
-        context.model = request.model or DEFAULT_MODEL
+        context.model = request.model or default_model(request)
         try:
             job = await self.prepare(request, key)
         except HubError as error:
@@ -173,7 +172,7 @@ class GenerationService:
         """
         from imagehub.streaming.session import GenerationStream  # it builds on this module
 
-        context.model = request.model or DEFAULT_MODEL
+        context.model = request.model or default_model(request)
         try:
             job = await self.prepare(request, key)
         except HubError as error:

@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from imagehub import metrics
 from imagehub.circuit import CircuitBreaker
-from imagehub.deployments import RoutingPolicy
-from imagehub.errors import HubError, ServiceUnavailable
+from imagehub.deployments import RoutingPolicy, how_to_configure
+from imagehub.errors import Forbidden, HubError, ServiceUnavailable
 from imagehub.jobs import GenerationResult, ImageJob
 from imagehub.providers.base import ImageProvider
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
@@ -98,10 +98,12 @@ class Router:
             return await call(self.sandbox)
         candidates = self.candidates(job.spec.name, job.provider)
         if not candidates:
+            # Not 503: retrying cannot help until the operator acts, and the SDKs retry 5xx.
             pin = f" through provider {job.provider!r}" if job.provider else ""
-            raise ServiceUnavailable(
-                f"No provider is configured for model {job.spec.name!r}{pin} on this hub. "
-                "Ask the operator to configure one, or use a sandbox key to test offline.",
+            providers = (job.provider,) if job.provider else job.spec.providers
+            raise Forbidden(
+                f"No deployment serves model {job.spec.name!r}{pin} on this hub. "
+                f"{how_to_configure(job.spec.name, providers)} A sandbox key serves every model offline.",
                 param="model",
                 code="model_not_available",
             )

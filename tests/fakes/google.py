@@ -34,7 +34,7 @@ GEMINI_25_SIZES: dict[str, tuple[int, int]] = {
     "21:9": (1536, 672),
 }
 
-#: gemini-3-pro-image-preview 1K; 2K and 4K are exact multiples (x2, x4).
+#: gemini-3-pro-image 1K; 2K and 4K are exact multiples (x2, x4).
 GEMINI_3_PRO_SIZES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
     "2:3": (848, 1264),
@@ -47,8 +47,19 @@ GEMINI_3_PRO_SIZES: dict[str, tuple[int, int]] = {
     "16:9": (1376, 768),
     "21:9": (1584, 672),
 }
+#: gemini-3.1-flash-image: the same ratios plus four extreme ones, at the same scales.
+GEMINI_31_FLASH_SIZES: dict[str, tuple[int, int]] = {
+    **GEMINI_3_PRO_SIZES,
+    "1:4": (512, 2048),
+    "4:1": (2048, 512),
+    "1:8": (384, 3072),
+    "8:1": (3072, 384),
+}
 GEMINI_3_PRO_SCALE = {"1K": 1, "2K": 2, "4K": 4}
 GEMINI_3_PRO_TOKENS = {"1K": 1120, "2K": 1120, "4K": 2000}
+GEMINI_31_FLASH_TOKENS = {"1K": 1120, "2K": 1680, "4K": 2520}
+#: Names the real API no longer serves (shut down 2026-06-25): the fake answers 404, as Google does.
+SHUT_DOWN = frozenset({"gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview"})
 GEMINI_25_TOKENS = 1290
 PROMPT_TOKENS = 12
 
@@ -107,11 +118,18 @@ def google_error(
 
 def gemini_size(model: str, aspect_ratio: str, image_size: str = "1K") -> tuple[int, int] | None:
     """Output pixels for a Gemini image model, or None if the ratio/size is not supported."""
-    if "gemini-3-pro" in model:
-        base = GEMINI_3_PRO_SIZES.get(aspect_ratio)
+    table = GEMINI_31_FLASH_SIZES if "gemini-3.1-flash" in model else GEMINI_3_PRO_SIZES
+    if "gemini-3" in model:
+        base = table.get(aspect_ratio)
         scale = GEMINI_3_PRO_SCALE.get(image_size)
         return None if base is None or scale is None else (base[0] * scale, base[1] * scale)
     return GEMINI_25_SIZES.get(aspect_ratio)
+
+
+def output_tokens_for(model: str, image_size: str) -> int:
+    if "gemini-3.1-flash" in model:
+        return GEMINI_31_FLASH_TOKENS.get(image_size, 1120)
+    return GEMINI_3_PRO_TOKENS.get(image_size, 1120) if "gemini-3" in model else GEMINI_25_TOKENS
 
 
 def imagen_size(aspect_ratio: str, sample_image_size: str = "1K") -> tuple[int, int] | None:
@@ -212,7 +230,7 @@ class FakeGoogle(FakeServer):
     # ---- Gemini ----------------------------------------------------------------------------------
 
     def _generate_content(self, model: str, body: dict[str, Any], fault: Fault | None) -> web.Response:
-        if self.strict and "image" not in model:
+        if self.strict and ("image" not in model or model in SHUT_DOWN):
             return self._error(
                 404,
                 f"models/{model} is not found for API version v1beta, "
@@ -271,9 +289,7 @@ class FakeGoogle(FakeServer):
 
         parts: list[dict[str, Any]] = []
         finish_reason = "STOP"
-        output_tokens = (
-            GEMINI_3_PRO_TOKENS.get(str(image_size), 1120) if "gemini-3-pro" in model else GEMINI_25_TOKENS
-        )
+        output_tokens = output_tokens_for(model, str(image_size))
         if fault is not None and fault.kind == "thoughts":
             draft = self.image_for(size, model, prompt, index=99)
             parts += [
@@ -412,6 +428,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "GEMINI_3_PRO_SIZES",
     "GEMINI_25_SIZES",
+    "GEMINI_31_FLASH_SIZES",
     "IMAGEN_SIZES",
     "FakeGoogle",
     "gemini_size",

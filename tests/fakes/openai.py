@@ -39,13 +39,24 @@ MODEL_SIZES: dict[str, tuple[str, ...]] = {
     "gpt-image-1": ("1024x1024", "1536x1024", "1024x1536", "auto"),
     "gpt-image-1-mini": ("1024x1024", "1536x1024", "1024x1536", "auto"),
     "gpt-image-1.5": ("1024x1024", "1536x1024", "1024x1536", "auto"),
+    "chatgpt-image-latest": ("1024x1024", "1536x1024", "1024x1536", "auto"),
 }
+#: Models that take any WIDTHxHEIGHT under gpt-image-2's rule (see `free_size_problem`).
+FREE_SIZE_MODELS = frozenset({"gpt-image-2", "gpt-image-2-2026-04-21"})
 
 GPT_IMAGE_USAGE: dict[str, Any] = {
     "input_tokens": 10,
     "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
     "output_tokens": 4160,
     "total_tokens": 4170,
+}
+#: gpt-image-2 also reports output_tokens_details, as the SDK's newer Usage type has it.
+GPT_IMAGE_2_USAGE: dict[str, Any] = {
+    "input_tokens": 12,
+    "input_tokens_details": {"text_tokens": 12, "image_tokens": 0},
+    "output_tokens": 7024,
+    "output_tokens_details": {"image_tokens": 7024, "text_tokens": 0},
+    "total_tokens": 7036,
 }
 
 DALLE_CONTENT_POLICY_MESSAGE = (
@@ -87,7 +98,24 @@ def openai_error(
 
 def is_gpt_image(model: str) -> bool:
     """GPT image models always answer b64_json, reject response_format and report usage."""
-    return model.startswith("gpt-image")
+    return model.startswith("gpt-image") or model == "chatgpt-image-latest"
+
+
+def free_size_problem(size: str) -> str | None:
+    """gpt-image-2's rule: sides divisible by 16, ratio 1:3 to 3:1, 655,360 to 8,294,400 pixels."""
+    if size == "auto":
+        return None
+    width, _, height = size.partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        return "Size must be WIDTHxHEIGHT."
+    w, h = int(width), int(height)
+    if w % 16 or h % 16 or max(w, h) > 3840:
+        return "Width and height must be multiples of 16 and at most 3840."
+    if max(w, h) > 3 * min(w, h):
+        return "Aspect ratio must be between 1:3 and 3:1."
+    if not 655_360 <= w * h <= 8_294_400:
+        return "Total pixels must be between 655360 and 8294400."
+    return None
 
 
 class FakeOpenAI(FakeServer):
@@ -263,7 +291,7 @@ class FakeOpenAI(FakeServer):
             body["output_format"] = output_format
             body["size"] = f"{width}x{height}"
             body["quality"] = quality if quality and quality != "auto" else "medium"
-            body["usage"] = dict(GPT_IMAGE_USAGE)
+            body["usage"] = dict(GPT_IMAGE_2_USAGE if model in FREE_SIZE_MODELS else GPT_IMAGE_USAGE)
         return json_response(body, headers=self._headers())
 
     async def _stream(
@@ -337,6 +365,8 @@ class FakeOpenAI(FakeServer):
                     "response_format",
                     "invalid_value",
                 )
+        if model in FREE_SIZE_MODELS and size is not None and (problem := free_size_problem(str(size))):
+            return self._bad_request(f"Invalid value: '{size}'. {problem}", "size", "invalid_value")
         allowed = MODEL_SIZES.get(model)
         if allowed and size is not None and size not in allowed:
             quoted = [f"'{s}'" for s in allowed]

@@ -8,8 +8,7 @@ allowed range and the value, and a model name must be one the catalog knows.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,20 +73,6 @@ def check_name(name: object) -> str:
     return name.strip()
 
 
-def suggest_model(name: str, known: Iterable[str]) -> str | None:
-    """The catalog name `name` most likely meant (case, a missing hyphen, a typo), if any."""
-    names = list(known)
-
-    def squash(text: str) -> str:
-        return text.lower().replace("-", "").replace("_", "").replace(".", "")
-
-    for candidate in names:
-        if squash(candidate) == squash(name):
-            return candidate
-    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.75)
-    return close[0] if close else None
-
-
 def check_models(value: object, catalog: Catalog) -> list[str] | None:
     """Catalog names (a `provider/` pin or an alias is stored as the model's own name), deduplicated."""
     if value is None:
@@ -100,13 +85,13 @@ def check_models(value: object, catalog: Catalog) -> list[str] | None:
         raise LimitError("allowed_models", "name at least one model, or null to allow every model")
     models: list[str] = []
     for requested in value:
-        spec, _ = catalog.resolve(requested.strip())
-        if spec is None:
-            hint = suggest_model(requested.strip(), catalog.names())
+        found = catalog.lookup(requested.strip())
+        if found is None:
+            hint = catalog.suggest(requested.strip())
             tip = f"; did you mean '{hint}'?" if hint else "; GET /api/models lists them"
             raise LimitError("allowed_models", f"'{requested}' is not a model this hub knows{tip}")
-        if spec.name not in models:
-            models.append(spec.name)
+        if found.spec.name not in models:  # an alias is stored as the model that serves it
+            models.append(found.spec.name)
     return models
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import calendar
+from email.utils import formatdate
+
 from starlette.requests import Request
 
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import Permit, RateLimiter
 from imagehub.api.recorded import request_context
+from imagehub.catalog import Catalog
+from imagehub.catalog.validate import default_model
 from imagehub.errors import Forbidden
-from imagehub.generation import DEFAULT_MODEL
 from imagehub.protocol import ImageGenerationRequest
 
 
@@ -27,8 +31,22 @@ def public_base_url(request: Request) -> str:
 
 async def admit(request: Request, key: KeyInfo, body: ImageGenerationRequest) -> Permit:
     """A generating key within its rate and concurrency limits; the permit is the caller's to release."""
-    request_context(request).model = body.model or DEFAULT_MODEL
+    request_context(request).model = body.model or default_model(body)
     if key.admin:
         raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
     limiter: RateLimiter = request.app.state.rate_limiter
     return await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
+
+
+def alias_headers(catalog: Catalog, model: str | None) -> dict[str, str]:
+    """For a deprecated alias: RFC 9745 Deprecation, RFC 8594 Sunset, and the model that served it."""
+    found = catalog.lookup(model) if model else None
+    if found is None or found.alias is None:
+        return {}
+    headers = {"x-imagehub-model": found.spec.name}
+    shutdown = found.alias.shutdown_date
+    if found.alias.deprecated and shutdown is not None:  # the loader requires the date
+        stamp = calendar.timegm(shutdown.timetuple())
+        headers["Deprecation"] = f"@{stamp}"
+        headers["Sunset"] = formatdate(stamp, usegmt=True)
+    return headers

@@ -2,7 +2,7 @@
 
 No API key: browsers and downstream services fetch these directly. The HMAC signature and
 expiry are the access control. A single byte range (`Range: bytes=…`) is honoured, so
-interrupted downloads of big images can resume.
+interrupted downloads of big images can resume; HEAD answers like GET without the body.
 """
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ def _unsatisfiable(length: int) -> RangeNotSatisfiable:
     )
 
 
-@router.get("/api/images/files/{name}", summary="Fetch a generated image by its signed URL")
+@router.api_route(
+    "/api/images/files/{name}", methods=["GET", "HEAD"], summary="Fetch a generated image by its signed URL"
+)
 async def get_image_file(request: Request, name: str) -> Response:
+    """HEAD answers exactly as GET (status, length, type, range) without reading the image."""
     store: FileStore = request.app.state.store
     signer: UrlSigner = request.app.state.signer
     if not store.is_valid_name(name):
@@ -91,6 +94,9 @@ async def get_image_file(request: Request, name: str) -> Response:
     if span is not None:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{start + size - 1}/{found.length}"
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(size)
+        return Response(b"", status_code=status, media_type=found.content_type, headers=headers)
     try:
         image = found.open()  # before answering: a sweep from here on cannot truncate the body
     except FileNotFoundError:

@@ -20,7 +20,7 @@ from starlette.types import Scope
 from imagehub.accounts.idempotency import StoredResponse
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import rate_limit_headers
-from imagehub.api.admission import admit, public_base_url
+from imagehub.api.admission import admit, alias_headers, public_base_url
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
@@ -83,7 +83,11 @@ async def generate_images(
         "provider": outcome.provider,
         "images": len(outcome.data),
     }
-    headers = {"x-imagehub-provider": outcome.provider, **rate_limit_headers(permit.state)}
+    headers = {
+        "x-imagehub-provider": outcome.provider,
+        **rate_limit_headers(permit.state),
+        **alias_headers(request.app.state.catalog, body.model),
+    }
     if outcome.sandbox:
         headers["x-imagehub-sandbox"] = "true"
     return outcome, headers

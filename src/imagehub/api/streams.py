@@ -13,7 +13,7 @@ from starlette.responses import Response
 from imagehub.accounts.idempotency import StoredResponse
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import rate_limit_headers
-from imagehub.api.admission import admit, public_base_url
+from imagehub.api.admission import admit, alias_headers, public_base_url
 from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.api.idempotent import Claim
 from imagehub.api.recorded import request_context
@@ -36,7 +36,11 @@ async def stream_images(
             await claim.free()
         await permit.release()
         raise
-    headers = {"x-imagehub-provider": stream.provider, **rate_limit_headers(permit.state)}
+    headers = {
+        "x-imagehub-provider": stream.provider,
+        **rate_limit_headers(permit.state),
+        **alias_headers(request.app.state.catalog, body.model),
+    }
     if stream.sandbox:
         headers["x-imagehub-sandbox"] = "true"
     request.state.log = {
@@ -46,14 +50,14 @@ async def stream_images(
         "stream": True,
     }
 
-    async def on_close(complete: bool, completed_events: bytes) -> None:
-        await permit.release()
-        if claim is None:
-            return
-        if complete:
+    async def on_settled(completed_events: bytes) -> None:
+        if claim is not None:
             replay = {**headers, "content-type": "text/event-stream"}
             await claim.keep(StoredResponse(200, replay, completed_events))
-        else:
+
+    async def on_close(settled: bool) -> None:
+        await permit.release()
+        if claim is not None and not settled:
             await claim.free()
 
-    return ImageEventResponse(stream, headers, on_close)
+    return ImageEventResponse(stream, headers, on_settled=on_settled, on_close=on_close)

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from imagehub.catalog import load_catalog
 from imagehub.jobs import GenerationResult, ImageJob
 
 
@@ -40,16 +41,26 @@ class ModelPrice:
     per_image: Mapping[str, int]
     input_per_token: int | None = None
     output_per_token: int | None = None
+    image_input_per_token: int | None = None  # where image input is dearer than text (gpt-image-2)
+    tiers: Mapping[str, str] = field(default_factory=dict)  # size -> "1K"/"2K"/"4K" (Gemini)
 
     def image_price(self, quality: str | None, size: str) -> int:
-        """Dearest listed price matching quality and size ("auto" and None match anything)."""
-        matches = [
-            price
-            for key, price in self.per_image.items()
-            for q, s in [key.split("/", 1)]
-            if (q in ("*", quality) or quality in (None, "auto")) and (s in ("*", size) or size == "auto")
-        ]
-        return max(matches, default=0)
+        """Dearest listed price matching quality and size ("auto" and None match anything).
+
+        A size matches its own key or its resolution tier's; a "*" size is the fallback for
+        sizes listed nowhere (gpt-image-2's free sizes, models priced the same at every size).
+        """
+        tier = self.tiers.get(size)
+        exact, fallback = [], []
+        for key, price in self.per_image.items():
+            q, s = key.split("/", 1)
+            if not (q in ("*", quality) or quality in (None, "auto")):
+                continue
+            if s == "*":
+                fallback.append(price)
+            elif s in (size, tier) or size == "auto":
+                exact.append(price)
+        return max(exact or fallback, default=0)
 
 
 #: What `quality: auto` is charged (and recorded) as when the upstream does not say what it used.
@@ -104,10 +115,35 @@ class PriceBook:
         return cached
 
     def _build_model_price(self, model: str) -> ModelPrice:
-        listed = _list_prices().get(model, {})
+        spec = load_catalog().get(model)
+        listed = _list_prices().get(model) or _list_prices().get((spec and spec.extends) or "", {})
         per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
         tokens = listed.get("tokens", {}) if model not in self.overrides else {}
-        return ModelPrice(per_image, tokens.get("input"), tokens.get("output"))
+        tiers = spec.image_sizes if spec else {}
+        return ModelPrice(
+            per_image, tokens.get("input"), tokens.get("output"), tokens.get("image_input"), tiers
+        )
+
+    def listing(self, model: str) -> dict[str, object]:
+        """The model's prices as clients see them (margin included), in integer micro-USD."""
+        price = self.model_price(model)
+        listed: dict[str, object] = {
+            "currency": "USD",
+            "unit": "micro-USD",
+            "per_image": {key: self._with_margin(value) for key, value in price.per_image.items()},
+        }
+        per_token = {
+            name: self._with_margin(value)
+            for name, value in (
+                ("input", price.input_per_token),
+                ("image_input", price.image_input_per_token),
+                ("output", price.output_per_token),
+            )
+            if value is not None
+        }
+        if per_token:
+            listed["per_token"] = per_token
+        return listed
 
     def _with_margin(self, micros: int) -> int:
         # Ceiling in integers: a margin never rounds a price down to free.

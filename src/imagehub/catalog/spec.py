@@ -1,8 +1,9 @@
-"""ModelSpec: what one public model accepts, loaded from models.toml."""
+"""ModelSpec: what one public model accepts; Alias: a name served by another model. From models.toml."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,12 @@ class ModelSpec:
     aspect_ratios: dict[str, str] = field(default_factory=dict)
     auto_size: str | None = None
     api: str | None = None
+    created: int = 0  # Unix time of the day the model became available upstream
+    extends: str | None = None  # the model whose fields (and, unless listed, prices) this one takes
+    # Gemini imageConfig.imageSize per allowed size ("1K", "2K", "4K"), from `resolutions`.
+    image_sizes: dict[str, str] = field(default_factory=dict)
+    # Typical output tokens of a 1024x1024 image per quality: the sandbox's usage report.
+    output_tokens: dict[str, int] = field(default_factory=dict)
     can_edit: bool = False
     revises_prompt: bool = False
     reports_echo: bool = False
@@ -36,6 +43,9 @@ class ModelSpec:
     min_side: int | None = None
     max_side: int | None = None
     side_multiple: int = 1
+    max_aspect_ratio: float | None = None  # long side / short side
+    min_pixels: int | None = None
+    max_pixels: int | None = None
     # Source images. "image" in `fields` means `image` on /images/generations; these say the rest.
     edit_endpoint: bool = False  # serves POST /images/edits
     variations: bool = False  # serves POST /images/variations
@@ -62,15 +72,56 @@ class ModelSpec:
 
     def size_in_range(self, width: int, height: int) -> bool:
         """Whether an arbitrary size fits the model's range; always false without a range."""
+        return self.has_size_range and self.size_problem(width, height) is None
+
+    def size_problem(self, width: int, height: int) -> str | None:
+        """The first range rule that WIDTHxHEIGHT breaks, in words; None when it fits."""
         if self.min_side is None or self.max_side is None:
-            return False
-        return all(
-            self.min_side <= side <= self.max_side and side % self.side_multiple == 0
-            for side in (width, height)
-        )
+            return "the model has no size range"
+        for side in (width, height):
+            if not self.min_side <= side <= self.max_side:
+                return f"each side must be from {self.min_side} to {self.max_side} pixels"
+            if side % self.side_multiple:
+                return f"each side must be a multiple of {self.side_multiple} ({side} is not)"
+        ratio = max(width, height) / min(width, height)
+        if self.max_aspect_ratio is not None and ratio > self.max_aspect_ratio:
+            limit = f"{self.max_aspect_ratio:g}"
+            return f"the aspect ratio must be between 1:{limit} and {limit}:1 (this one is {ratio:.2f}:1)"
+        pixels = width * height
+        if self.min_pixels is not None and pixels < self.min_pixels:
+            return f"it must have at least {self.min_pixels:,} pixels ({pixels:,} here)"
+        if self.max_pixels is not None and pixels > self.max_pixels:
+            return f"it must have at most {self.max_pixels:,} pixels ({pixels:,} here)"
+        return None
+
+    def range_rule(self) -> str:
+        """The size range in one sentence, for error messages and the models API."""
+        parts = [f"each side from {self.min_side} to {self.max_side}"]
+        if self.side_multiple > 1:
+            parts[0] += f" and a multiple of {self.side_multiple}"
+        if self.max_aspect_ratio is not None:
+            limit = f"{self.max_aspect_ratio:g}"
+            parts.append(f"an aspect ratio between 1:{limit} and {limit}:1")
+        if self.min_pixels is not None and self.max_pixels is not None:
+            parts.append(f"{self.min_pixels:,} to {self.max_pixels:,} pixels")
+        return "WIDTHxHEIGHT with " + ", ".join(parts)
 
     def pixel_size(self, size: str) -> tuple[int, int]:
         """Width and height for an allowed size; `auto` resolves to the model's usual size."""
         concrete = self.auto_size if size == "auto" and self.auto_size else size
         width, height = concrete.split("x")
         return int(width), int(height)
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A name the hub accepts on behalf of another model: a shut-down or renamed one."""
+
+    name: str
+    target: str
+    deprecated: bool = False
+    shutdown_date: date | None = None
+    sizes: dict[str, str] = field(default_factory=dict)  # the old model's sizes -> the target's
+
+    def size(self, size: str | None) -> str | None:
+        return self.sizes.get(size, size) if size is not None else None

@@ -6,17 +6,17 @@ without reading our docs.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
-from imagehub.catalog import Catalog, ModelSpec
-from imagehub.errors import InvalidRequest
+from imagehub.catalog import Catalog, ModelSpec, Resolved
+from imagehub.errors import InvalidRequest, NotFound
 from imagehub.jobs import ImageJob, Operation
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.sources import ImageSource, request_operation, request_sources
 
-#: OpenAI's range for `partial_images` (streamed requests only).
-MAX_PARTIAL_IMAGES = 3
+log = logging.getLogger("imagehub.catalog")
 
 DEFAULT_MODEL = "dall-e-2"
 # OpenAI's defaults per endpoint: edits default to gpt-image-1.5, variations to dall-e-2.
@@ -25,7 +25,19 @@ DEFAULT_MODELS: dict[Operation, str] = {
     "edit": "gpt-image-1.5",
     "variation": "dall-e-2",
 }
+# OpenAI's spec: generations default to dall-e-2 "unless a parameter specific to the GPT image
+# models is used"; then the spec's GPT image default serves them.
+GPT_IMAGE_DEFAULT = "gpt-image-1.5"
+GPT_IMAGE_ONLY_FIELDS = (
+    "background",
+    "moderation",
+    "output_format",
+    "output_compression",
+    "partial_images",
+    "input_fidelity",
+)
 MAX_N = 10
+MAX_PARTIAL_IMAGES = 3
 
 # Fields whose presence is checked against the model's `fields` list.
 _OPTIONAL_FIELDS = (
@@ -41,6 +53,7 @@ _OPTIONAL_FIELDS = (
     "image",
     "seed",
     "input_fidelity",
+    "partial_images",
 )
 
 MAX_SEED = 2**32 - 1
@@ -71,13 +84,13 @@ def _check_size(spec: ModelSpec, size: str) -> tuple[int, int]:
     if size in spec.sizes:
         return spec.pixel_size(size)
     match = _SIZE.match(size)
-    if match and spec.size_in_range(int(match[1]), int(match[2])):
+    problem = spec.size_problem(int(match[1]), int(match[2])) if match else "it is not WIDTHxHEIGHT"
+    if problem is None and match:
         return int(match[1]), int(match[2])
-    multiple = f", multiples of {spec.side_multiple}" if spec.side_multiple > 1 else ""
     raise _invalid(
         "size",
-        f"Invalid value for 'size': {size!r}. {spec.name} takes WIDTHxHEIGHT with each side from "
-        f"{spec.min_side} to {spec.max_side}{multiple} (for example {_listing(spec.sizes)}).",
+        f"Invalid value for 'size': {size!r}: {problem}. {spec.name} takes {spec.range_rule()} "
+        f"(for example {_listing(spec.sizes)}).",
     )
 
 
@@ -86,20 +99,36 @@ def _check_seed(seed: int | None) -> None:
         raise _invalid("seed", f"'seed' must be from 0 to {MAX_SEED}; got {seed}.")
 
 
-def resolve_model(
-    catalog: Catalog, requested: str | None, default: str = DEFAULT_MODEL
-) -> tuple[ModelSpec, str | None]:
-    name = requested if requested is not None else default
+def default_model(req: ImageGenerationRequest) -> str:
+    """The model a request without `model` gets: per endpoint, and OpenAI's GPT image rule."""
+    operation = request_operation(req)
+    if operation == "generate" and any(getattr(req, name) is not None for name in GPT_IMAGE_ONLY_FIELDS):
+        return GPT_IMAGE_DEFAULT
+    return DEFAULT_MODELS[operation]
+
+
+def lookup_model(catalog: Catalog, name: str) -> Resolved:
+    """The model behind a requested name, or 404 model_not_found naming the closest catalog name."""
     if not name.strip():
         raise _invalid("model", "'model' must not be empty.", code="empty_string")
-    spec, provider = catalog.resolve(name)
-    if spec is None:
-        raise InvalidRequest(
-            f"The model {name!r} does not exist on this hub. Available models: {_listing(catalog.names())}.",
+    found = catalog.lookup(name)
+    if found is None:
+        guess = catalog.suggest(name)
+        hint = f"Did you mean {guess!r}? " if guess else ""
+        raise NotFound(
+            f"The model {name!r} does not exist on this hub. {hint}"
+            f"GET /v1/models lists the models. Available: {_listing(catalog.names())}.",
             param="model",
             code="model_not_found",
         )
-    return spec, provider
+    return found
+
+
+def resolve_model(
+    catalog: Catalog, requested: str | None, default: str = DEFAULT_MODEL
+) -> tuple[ModelSpec, str | None]:
+    found = lookup_model(catalog, requested if requested is not None else default)
+    return found.spec, found.provider
 
 
 def _check_prompt(spec: ModelSpec, prompt: str) -> None:
@@ -126,6 +155,8 @@ def _check_n(spec: ModelSpec, n: int) -> None:
 
 def _check_unsupported_fields(spec: ModelSpec, req: ImageGenerationRequest) -> None:
     for name in _OPTIONAL_FIELDS:
+        if name == "partial_images" and req.stream:
+            continue  # the hub streams every model; where the upstream cannot, previews are skipped
         if getattr(req, name) is not None and not spec.accepts(name):
             if name == "image" and spec.edit_endpoint:
                 message = f"{spec.name} takes source images only on POST /images/edits, not as 'image' here."
@@ -137,19 +168,12 @@ def _check_unsupported_fields(spec: ModelSpec, req: ImageGenerationRequest) -> N
             else:
                 message = f"'{name}' is not supported by {spec.name}."
             raise _invalid(name, message, code="unsupported_parameter")
-    if req.partial_images is not None:
-        if not 0 <= req.partial_images <= MAX_PARTIAL_IMAGES:
-            raise _invalid(
-                "partial_images",
-                f"'partial_images' must be from 0 to {MAX_PARTIAL_IMAGES}; got {req.partial_images}.",
-                "integer_out_of_range",
-            )
-        if not req.stream:
-            raise _invalid(
-                "partial_images",
-                "'partial_images' only applies with 'stream': true.",
-                "unsupported_parameter",
-            )
+    # Without streaming, OpenAI's partial_images has nothing to do: accepted in range, then unused.
+    if req.partial_images is not None and not 0 <= req.partial_images <= MAX_PARTIAL_IMAGES:
+        raise _invalid(
+            "partial_images",
+            f"'partial_images' must be 0-{MAX_PARTIAL_IMAGES}; got {req.partial_images}.",
+        )
 
 
 def _resolve_quality(spec: ModelSpec, quality: str | None) -> str | None:
@@ -169,7 +193,9 @@ def _resolve_output(
     if compression is not None:
         if not 0 <= compression <= 100:
             raise _invalid("output_compression", f"'output_compression' must be 0-100; got {compression}.")
-        if output_format not in ("jpeg", "webp"):
+        if compression == 100 and output_format not in ("jpeg", "webp"):
+            compression = None  # OpenAI's default, harmless with png: nothing to forward
+        elif output_format not in ("jpeg", "webp"):
             raise _invalid(
                 "output_compression",
                 "'output_compression' applies only to output_format jpeg or webp.",
@@ -233,7 +259,10 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
     empty until the service's InputLoader has decoded, fetched and verified them.
     """
     operation = request_operation(req)
-    spec, provider = resolve_model(catalog, req.model, DEFAULT_MODELS[operation])
+    found = lookup_model(catalog, req.model if req.model is not None else default_model(req))
+    spec, provider = found.spec, found.provider
+    if found.alias is not None and found.alias.deprecated:
+        log.warning("deprecated model %r requested; served by %s", req.model, spec.name)
     _check_operation(catalog, spec, operation)
     if operation != "variation":
         _check_prompt(spec, req.prompt)
@@ -241,7 +270,8 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
     n = 1 if req.n is None else req.n
     _check_n(spec, n)
 
-    size = req.size if req.size is not None else spec.default_size
+    requested_size = found.alias.size(req.size) if found.alias else req.size
+    size = requested_size if requested_size is not None else spec.default_size
     width, height = _check_size(spec, size)
     _check_seed(req.seed)
 

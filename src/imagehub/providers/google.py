@@ -1,8 +1,10 @@
-"""Google's Gemini API: Gemini image models via generateContent, Imagen via predict.
+"""Google's Gemini API: the Gemini image models via generateContent.
 
-OpenAI-style sizes become aspect ratios through the catalog's explicit table (a size with no
-ratio never reaches here: validation refuses it). Gemini returns one image per call, so `n`
-images are `n` concurrent calls; Imagen returns up to `sampleCount` per call.
+OpenAI-style sizes become an aspect ratio and, for models with several resolutions, an
+imageConfig.imageSize ("1K", "2K", "4K"), through the catalog's exact tables (a size with no
+entry never reaches here: validation refuses it). Gemini returns one image per call, so `n`
+images are `n` concurrent calls. Imagen (predict) is shut down on this API; the catalog routes
+its names to Gemini models.
 """
 
 from __future__ import annotations
@@ -77,9 +79,15 @@ class GoogleProvider:
             raise
 
     async def generate(self, job: ImageJob) -> GenerationResult:
-        if job.spec.api == "predict":
-            return await self._predict(job)
         return await self._generate_content(job)
+
+    @staticmethod
+    def image_config(job: ImageJob) -> dict[str, str]:
+        config = {"aspectRatio": job.spec.aspect_ratios[job.size]}
+        image_size = job.spec.image_sizes.get(job.size)
+        if image_size is not None:
+            config["imageSize"] = image_size
+        return config
 
     def _content_body(self, job: ImageJob) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": job.prompt}]
@@ -96,7 +104,7 @@ class GoogleProvider:
             "contents": [{"role": "user", "parts": parts}],
             "generationConfig": {
                 "responseModalities": ["TEXT", "IMAGE"],
-                "imageConfig": {"aspectRatio": job.spec.aspect_ratios[job.size]},
+                "imageConfig": self.image_config(job),
             },
         }
 
@@ -146,39 +154,6 @@ class GoogleProvider:
             code="upstream_no_image",
             type_="server_error",
         )
-
-    async def _predict(self, job: ImageJob) -> GenerationResult:
-        body = {
-            "instances": [{"prompt": job.prompt}],
-            "parameters": {
-                "sampleCount": job.n,
-                "aspectRatio": job.spec.aspect_ratios[job.size],
-                "includeRaiReason": True,
-            },
-        }
-        payload = await self._post(job.spec.name, "predict", body)
-        predictions = payload.get("predictions") if isinstance(payload, dict) else None
-        if predictions is None:
-            predictions = []
-        images = []
-        filtered: list[str] = []
-        for prediction in predictions:
-            if isinstance(prediction, dict) and isinstance(prediction.get("bytesBase64Encoded"), str):
-                mime = prediction.get("mimeType") or "image/png"
-                images.append(
-                    GeneratedImage(format=_FORMATS.get(mime, "png"), b64=prediction["bytesBase64Encoded"])
-                )
-            elif isinstance(prediction, dict) and prediction.get("raiFilteredReason"):
-                filtered.append(str(prediction["raiFilteredReason"]))
-        if not images and (filtered or not predictions):
-            raise _blocked("all images were filtered")
-        if not images:
-            raise Retryable(
-                f"deployment {self.name!r} sent predictions without images.",
-                status=502,
-                code="upstream_bad_response",
-            )
-        return GenerationResult(images=images, provider=self.name)
 
     async def close(self) -> None:
         await self._client.close()

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import math
 from collections.abc import AsyncGenerator
 
-from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
+from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob, InputImage
 from imagehub.providers.sandbox_render import progressive, render
 from imagehub.streaming.events import PartialImage, StreamItem
 
@@ -50,6 +51,38 @@ def _footer(job: ImageJob, index: int) -> str:
     return " | ".join(details)
 
 
+def _input_image_tokens(image: InputImage) -> int:
+    """Vision-style tokens of one source image: fit 2048, shortest side 768, 170 per 512 tile + 85."""
+    width, height = max(image.width, 1), max(image.height, 1)
+    scale = min(1.0, 2048 / max(width, height))
+    scale *= min(1.0, 768 / (min(width, height) * scale))
+    tiles = math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
+    return 85 + 170 * tiles
+
+
+def sandbox_usage(job: ImageJob) -> dict[str, object] | None:
+    """Plausible, deterministic token usage in OpenAI's shape, for models that report usage.
+
+    Text is a token per four characters, output the catalog's tokens for the quality, scaled by
+    area: not what OpenAI would bill, but stable, so cost code can be tested offline.
+    """
+    per_quality = job.spec.output_tokens
+    if not per_quality:
+        return None
+    text = max(1, math.ceil(len(job.prompt) / 4))
+    images = sum(_input_image_tokens(image) for image in job.images)
+    quality = job.quality if job.quality in per_quality else "medium"
+    each = round(per_quality.get(quality, 0) * job.width * job.height / (1024 * 1024))
+    output = each * job.n
+    return {
+        "input_tokens": text + images,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": images},
+        "output_tokens": output,
+        "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
+        "total_tokens": text + images + output,
+    }
+
+
 class SandboxProvider:
     name = "sandbox"
     kind = "sandbox"
@@ -57,7 +90,7 @@ class SandboxProvider:
     async def generate(self, job: ImageJob) -> GenerationResult:
         datas = await asyncio.gather(*(self._render(job, index) for index in range(job.n)))
         images = [self._image(job, data) for data in datas]
-        return GenerationResult(images=images, provider=self.name, sandbox=True)
+        return GenerationResult(images=images, provider=self.name, sandbox=True, usage=sandbox_usage(job))
 
     async def stream(self, job: ImageJob, partial_images: int) -> AsyncGenerator[StreamItem, None]:
         """Each image's `partial_images` progressive previews, then the image; all deterministic."""
@@ -73,7 +106,7 @@ class SandboxProvider:
             image = self._image(job, data)
             images.append(image)
             yield image
-        yield GenerationResult(images=images, provider=self.name, sandbox=True)
+        yield GenerationResult(images=images, provider=self.name, sandbox=True, usage=sandbox_usage(job))
 
     @staticmethod
     def _image(job: ImageJob, data: bytes) -> GeneratedImage:

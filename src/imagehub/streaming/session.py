@@ -56,8 +56,8 @@ class GenerationStream:
     prefix: str  # "image_generation" or "image_edit"
     provider: str = ""
     delivered: list[GeneratedImage] = field(default_factory=list)
-    finished: bool = False
-    complete: bool = False  # every image delivered and settled
+    finished: bool = False  # the books are closed (settled in full, or ended early)
+    settled: bool = False  # settled in full: every image charged, the last about to go out
     _unsent: list[StoredImage] = field(default_factory=list)
     _events: AsyncGenerator[Event, None] | None = None
 
@@ -90,7 +90,6 @@ class GenerationStream:
                         assert held is not None
                         yield event
                         self._sent(held)
-                    self.complete = True
                     return
         except HubError as error:
             await self._end_early(error)
@@ -171,7 +170,7 @@ class GenerationStream:
             self.finished = True  # the books say what the client got; nothing more to charge
             self.service.delete(self._unsent)
             raise
-        self.finished = True
+        self.finished = self.settled = True
         self._unsent.clear()
         metrics.IMAGES.labels(self.job.spec.name, result.provider).inc(len(result.images))
         return event

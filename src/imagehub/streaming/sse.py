@@ -18,16 +18,24 @@ from starlette.types import Receive, Scope, Send
 from imagehub.accounts.completion import run_to_completion
 from imagehub.streaming.session import GenerationStream
 
-#: Called once the response is over: did the client get every event, and the completed ones as SSE.
-OnClose = Callable[[bool, bytes], Awaitable[None]]
+#: Called with the completed events as SSE once the request is settled, before the last goes out.
+OnSettled = Callable[[bytes], Awaitable[None]]
+#: Called once the response is over, whatever ended it: was the request settled in full.
+OnClose = Callable[[bool], Awaitable[None]]
 PING_SECONDS = 10
 
 
 class ImageEventResponse(EventSourceResponse):
     def __init__(
-        self, stream: GenerationStream, headers: Mapping[str, str], on_close: OnClose | None = None
+        self,
+        stream: GenerationStream,
+        headers: Mapping[str, str],
+        *,
+        on_settled: OnSettled | None = None,
+        on_close: OnClose | None = None,
     ) -> None:
         self._stream = stream
+        self._on_settled = on_settled
         self._on_close = on_close
         self._completed: list[bytes] = []
         super().__init__(self._frames(), headers=dict(headers), ping=PING_SECONDS, sep="\n")
@@ -35,8 +43,10 @@ class ImageEventResponse(EventSourceResponse):
     async def _frames(self) -> AsyncIterator[ServerSentEvent]:
         async for kind, payload in self._stream.events():
             event = ServerSentEvent(orjson.dumps(payload).decode(), event=kind, sep="\n")
-            if self._on_close is not None and kind.endswith(".completed"):
+            if self._on_settled is not None and kind.endswith(".completed"):
                 self._completed.append(event.encode())
+                if self._stream.finished:  # the last one: settled, so a replay may have it now
+                    await self._on_settled(b"".join(self._completed))
             yield event
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,4 +61,4 @@ class ImageEventResponse(EventSourceResponse):
     async def _finish(self) -> None:
         await self._stream.close()
         if self._on_close is not None:
-            await self._on_close(self._stream.complete, b"".join(self._completed))
+            await self._on_close(self._stream.settled)
