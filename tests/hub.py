@@ -92,7 +92,7 @@ class Hub:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # importing torch alone can take 30 s on a loaded box
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited early:\n{self.log()}")

@@ -475,3 +475,57 @@ def test_catalog_rejects_a_size_outside_its_own_range() -> None:
 def test_tiny_pipeline_is_really_tiny(tiny_pipeline: Path) -> None:
     size = sum(f.stat().st_size for f in tiny_pipeline.rglob("*") if f.is_file())
     assert size < 2_000_000
+
+
+# --- streaming: previews decoded from the latents ---------------------------------------------------
+
+
+def test_streamed_previews_come_from_the_latents_and_leave_the_image_alone(local: LocalHub) -> None:
+    client = local.sdk()
+    events = list(
+        client.images.generate(
+            model="sd-turbo",
+            prompt="a red fox",
+            size="256x256",
+            quality="high",  # 4 steps: previews after steps 1, 2 and 3
+            stream=True,
+            partial_images=3,
+            response_format="b64_json",
+            extra_body={"seed": 11},
+        )
+    )
+    assert [e.type for e in events] == ["image_generation.partial_image"] * 3 + ["image_generation.completed"]
+    assert [e.partial_image_index for e in events[:3]] == [0, 1, 2]
+    previews = [pixels(e.b64_json) for e in events[:3]]
+    assert all(p.shape == (256, 256, 3) for p in previews)
+    assert len({p.tobytes() for p in previews}) == 3, "each preview shows a later step"
+    [whole] = generate(client, size="256x256", quality="high", seed=11)
+    assert np.array_equal(pixels(events[-1].b64_json), pixels(whole)), "streaming changes no pixel"
+
+
+def test_previews_only_for_the_request_that_asked_in_a_shared_batch(
+    tmp_path: Path, tiny_pipeline: Path
+) -> None:
+    async def run() -> tuple[list[object], list[bytes], list[bytes], list[int]]:
+        router, provider = local_router(tmp_path, tiny_pipeline, max_batch=8, max_wait_ms=100)
+        try:
+            quiet = job(quality="high", seed=3, n=2)
+            opened, alone = await asyncio.gather(
+                router.open_stream(job(quality="high", seed=4), sandbox=False, partial_images=2),
+                router.generate(quiet, sandbox=False),
+            )
+            streamed = [opened.first] + [item async for item in opened.rest]
+            batch_sizes = list(provider.batcher.stats.batch_sizes)
+            solo = await router.generate(quiet, sandbox=False)
+        finally:
+            await router.close()
+        images = [image.data or b"" for image in alone.images]
+        return streamed, images, [image.data or b"" for image in solo.images], batch_sizes
+
+    streamed, shared, solo, batch_sizes = asyncio.run(run())
+    assert batch_sizes[0] == 3, "the streamed request and the quiet one shared one call"
+    kinds = [type(item).__name__ for item in streamed]
+    assert kinds == ["PartialImage", "PartialImage", "GeneratedImage", "GenerationResult"]
+    for together, alone in zip(shared, solo, strict=True):  # batching moves pixels by a rounding step
+        diff = np.abs(np.asarray(open_bytes(together), np.int16) - np.asarray(open_bytes(alone), np.int16))
+        assert diff.max() <= 2, "the quiet request's images are what it gets alone"

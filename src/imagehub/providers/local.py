@@ -10,10 +10,11 @@ so the core hub never loads torch.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from PIL import Image
 
@@ -23,7 +24,14 @@ from imagehub.errors import InvalidRequest, ServiceUnavailable
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.providers.errors import DeploymentFault
 from imagehub.providers.local_batching import Batcher, BatcherClosed, QueueFull
-from imagehub.providers.local_engine import BatchKey, DiffusionEngine, EngineRequest, load_engine
+from imagehub.providers.local_engine import (
+    BatchKey,
+    DiffusionEngine,
+    EngineRequest,
+    PreviewSink,
+    load_engine,
+)
+from imagehub.streaming.events import PartialImage, StreamItem, preview_steps, whole_answer
 
 log = logging.getLogger("imagehub.local")
 
@@ -44,6 +52,13 @@ def _encode(image: Image.Image, output_format: str, compression: int | None) -> 
     else:
         image.save(out, "PNG", compress_level=3)
     return out.getvalue()
+
+
+def _encode_preview(preview: Image.Image, job: ImageJob) -> bytes:
+    """A latent preview at the output's size (it is 1/8 of it), in the output's format."""
+    return _encode(
+        preview.resize((job.width, job.height), Image.Resampling.BILINEAR), job.output_format, None
+    )
 
 
 def _encode_all(images: Sequence[Image.Image], output_format: str, compression: int | None) -> list[bytes]:
@@ -83,6 +98,40 @@ class LocalProvider:
         return self.deployment.steps  # auto
 
     async def generate(self, job: ImageJob) -> GenerationResult:
+        return await self._run(job)
+
+    async def stream(self, job: ImageJob, partial_images: int) -> AsyncGenerator[StreamItem, None]:
+        """Previews decoded from the latents at evenly spaced steps, then the finished images."""
+        steps = preview_steps(self.steps(job.quality), partial_images)
+        previews: asyncio.Queue[tuple[int, int, Image.Image]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def sink(image_index: int, partial_index: int, preview: Image.Image) -> None:
+            loop.call_soon_threadsafe(previews.put_nowait, (image_index, partial_index, preview))
+
+        running = asyncio.ensure_future(self._run(job, steps, sink if steps else None))
+        try:
+            while not running.done() or not previews.empty():
+                waiting = asyncio.ensure_future(previews.get())
+                await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
+                    waiting.cancel()
+                    continue
+                image_index, partial_index, preview = waiting.result()
+                data = await asyncio.to_thread(_encode_preview, preview, job)
+                yield PartialImage(
+                    base64.b64encode(data).decode("ascii"), partial_index, job.output_format, image_index
+                )
+            result = running.result()
+        finally:
+            if not running.done():
+                running.cancel()  # the client left: the queued generation is dropped
+        async for item in whole_answer(result):
+            yield item
+
+    async def _run(
+        self, job: ImageJob, previews: tuple[int, ...] = (), sink: PreviewSink | None = None
+    ) -> GenerationResult:
         if len(job.images) > 1:
             raise InvalidRequest(
                 f"{job.spec.name} edits one image at a time; 'image' has {len(job.images)}.",
@@ -96,7 +145,11 @@ class LocalProvider:
             source = await asyncio.to_thread(_source_image, data, job.width, job.height)
         first = job.seed if job.seed is not None else secrets.randbelow(2**32)
         request = EngineRequest(
-            prompt=job.prompt, seeds=tuple(first + index for index in range(job.n)), source=source
+            prompt=job.prompt,
+            seeds=tuple(first + index for index in range(job.n)),
+            source=source,
+            previews=previews,
+            on_preview=sink,
         )
         key = BatchKey(
             edit=source is not None, width=job.width, height=job.height, steps=self.steps(job.quality)
