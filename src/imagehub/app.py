@@ -32,6 +32,7 @@ from imagehub.generation import GenerationService
 from imagehub.inputs import InputLoader
 from imagehub.logs import configure_logging
 from imagehub.providers.registry import build_router
+from imagehub.serving import raise_open_file_limit
 from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
 from imagehub.storage.segments import bucket_seconds_for
 
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signer = UrlSigner(load_or_create_secret(settings.secret_path))
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
-        router = build_router(config)
+        router = build_router(config, workers=settings.workers)
         is_sqlite = engine.dialect.name == "sqlite"
         writer = UsageWriter(
             sessions, settings.data_dir / "journal", flush_interval=settings.usage_flush_seconds
@@ -172,6 +173,7 @@ def create_app_from_env() -> ASGIApp:
     What `imagehub serve` runs: the app behind `FastPath`, which takes image generations past
     FastAPI's middleware stack (see api/fast_path.py).
     """
+    raise_open_file_limit()  # `serve` did already; plain `uvicorn --factory` users get it here
     settings = Settings()
     configure_logging(settings.log_level, settings.access_log)
     return FastPath(create_app(settings), images.fast_path_endpoints())

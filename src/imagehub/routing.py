@@ -3,7 +3,9 @@
 Sandbox keys always get the sandbox engine. Live keys get the deployments configured for the
 model, tried in weighted-random order; each gets `max_retries` extra attempts with jittered
 exponential backoff (or the upstream's Retry-After), and a deployment that keeps failing sits out
-a cooldown before one probe request lets it back in.
+a cooldown before one probe request lets it back in. A deployment with a `max_concurrent` limit
+that is full is passed over for the next one; when every candidate is full, the request waits
+a bounded time for the first one's slot (see slots.py), then gets a 503 naming it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from imagehub.jobs import GenerationResult, ImageJob
 from imagehub.providers.base import ImageProvider
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 from imagehub.providers.sandbox import SandboxProvider
+from imagehub.slots import Slots
 
 log = logging.getLogger("imagehub.routing")
 
@@ -49,6 +52,7 @@ class Route:
     models: frozenset[str]
     weight: float
     breaker: CircuitBreaker
+    slots: Slots | None = None  # the deployment's limit on calls in flight, if it has one
 
 
 class Router:
@@ -91,10 +95,47 @@ class Router:
             )
         last: ProviderError | None = None
         tried = 0
+        full: list[Route] = []
         for route in self._weighted_order(candidates):
-            if not route.breaker.allows(time.monotonic()):
+            if route.slots is not None and not route.slots.try_acquire():
+                full.append(route)
                 continue
-            tried += 1
+            outcome = await self._serve_on(route, job)
+            if isinstance(outcome, GenerationResult):
+                return outcome
+            if outcome is not None:
+                tried, last = tried + 1, outcome
+        now = time.monotonic()
+        waitable = [route for route in full if route.breaker.retry_in(now) == 0]
+        if waitable:
+            # Every other deployment failed or was cooling down: wait (bounded) for a slot.
+            route = waitable[0]
+            assert route.slots is not None
+            metrics.UPSTREAM_ERRORS.labels(route.provider.name, "at_limit").inc()
+            await route.slots.acquire()
+            outcome = await self._serve_on(route, job)
+            if isinstance(outcome, GenerationResult):
+                return outcome
+            if outcome is not None:
+                tried, last = tried + 1, outcome
+        if tried == 0:
+            now = time.monotonic()
+            wait = max(1, round(min(route.breaker.retry_in(now) for route in candidates)))
+            raise ServiceUnavailable(
+                f"Every deployment for {job.spec.name!r} is cooling down after failures. Retry in {wait}s.",
+                code="upstream_unavailable",
+                headers={"Retry-After": str(wait)},
+            )
+        raise _final_error(job, last, tried)
+
+    async def _serve_on(self, route: Route, job: ImageJob) -> GenerationResult | ProviderError | None:
+        """One deployment's attempts, holding its slot (already taken) throughout.
+
+        Returns the result, the error to fall over with, or None when its breaker is open.
+        """
+        try:
+            if not route.breaker.allows(time.monotonic()):
+                return None
             try:
                 result = await self._attempts(route, job)
             except ClientFault as fault:
@@ -105,22 +146,15 @@ class Router:
                 log.warning(
                     "deployment %s failed for %s: %s", route.provider.name, job.spec.name, error.message
                 )
-                last = error
-                continue
+                return error
             except BaseException:
                 route.breaker.release_probe()
                 raise
             route.breaker.record_success()
             return result
-        if tried == 0:
-            now = time.monotonic()
-            wait = max(1, round(min(route.breaker.retry_in(now) for route in candidates)))
-            raise ServiceUnavailable(
-                f"Every deployment for {job.spec.name!r} is cooling down after failures. Retry in {wait}s.",
-                code="upstream_unavailable",
-                headers={"Retry-After": str(wait)},
-            )
-        raise _final_error(job, last, tried)
+        finally:
+            if route.slots is not None:
+                route.slots.release()
 
     async def _attempts(self, route: Route, job: ImageJob) -> GenerationResult:
         policy = self.policy
