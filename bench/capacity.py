@@ -7,8 +7,9 @@ upstream, then through a fresh hub in its **default configuration** (the README'
 variables: OPENAI_BASE_URL and OPENAI_API_KEY; a live key with no balance; JSON access log on).
 It prints the hub's completed req/s as a share of the direct run, p50/p99, errors, the hub's
 CPU per request (all its processes, /proc stat) and its peak RSS, also per request in flight
-(peak during the run minus the idle hub before it, over C). Before the measured run the hub is
-warmed up at the same concurrency for one upstream delay, so its upstream pool is open.
+(peak during the warm-up and the run, minus the idle hub before them, over C). Before the
+measured run the hub is warmed up at the same concurrency for one upstream delay, so its
+upstream pool is open.
 
 A 12 s wrk run against a 2 s upstream completes at most ~10/12 of C/2 requests per second, so
 only the share of the direct run means anything. Loopback only; every run is bounded in time.
@@ -200,14 +201,15 @@ def measure(wrk: str, row: Row, work: Path) -> Measured:
         )
         wait_http(f"http://127.0.0.1:{hub_port}/healthz", hub)
         url = f"http://127.0.0.1:{hub_port}/v1/images/generations"
+        wrk_load(wrk, url, key, 8, 2, timeout)  # first-request imports, caches
+        idle = rss_mb(hub.pid)
+        sampler = PeakSampler(hub.pid)
+        sampler.start()
         # Warm-up at the row's concurrency for one upstream delay: the upstream pool then holds
         # its connections, as a hub in production does (opening thousands of connections in the
         # first second is a cost of the ramp, not of each request). Then let it drain.
         wrk_load(wrk, url, key, row.connections, max(2, round(row.delay) + 2), timeout)
         time.sleep(row.delay + 1)
-        idle = rss_mb(hub.pid)
-        sampler = PeakSampler(hub.pid)
-        sampler.start()
         cpu_before = cpu_seconds(hub.pid)
         loaded = wrk_load(wrk, url, key, row.connections, row.seconds, timeout)
         cpu = cpu_seconds(hub.pid) - cpu_before
