@@ -1,11 +1,13 @@
 """A fast fake OpenAI images upstream for benchmarks: one precomputed ~64 KB base64 PNG answer.
 
-Deliberately minimal (no recording, no faults) so that it is never the bottleneck.
-Run: python bench/upstream.py PORT
+Deliberately minimal (no recording, no faults) so that it is never the bottleneck. An optional
+delay makes it answer like an image model, after that many seconds (bench/capacity.py).
+Run: python bench/upstream.py PORT [DELAY_SECONDS]
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import random
@@ -30,12 +32,14 @@ def make_png(target_b64_bytes: int = 64 * 1024) -> bytes:
         side += 8
 
 
-def build_app() -> web.Application:
+def build_app(delay: float = 0.0) -> web.Application:
     b64 = base64.b64encode(make_png()).decode("ascii")
     body = orjson.dumps({"created": int(time.time()), "data": [{"b64_json": b64}]})
 
     async def generations(request: web.Request) -> web.Response:
         await request.read()
+        if delay:
+            await asyncio.sleep(delay)
         return web.Response(body=body, content_type="application/json")
 
     app = web.Application()
@@ -44,4 +48,12 @@ def build_app() -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(build_app(), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    web.run_app(
+        build_app(delay),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        access_log=None,
+        print=None,
+        backlog=16384,  # thousands of slow requests connect at once (the kernel caps it at somaxconn)
+    )

@@ -71,7 +71,10 @@ class Hub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *extra: str) -> Hub:
+    def start(self, *extra: str, default_workers: bool = False) -> Hub:
+        """Start `imagehub serve`; one worker unless `extra` says otherwise (or `default_workers`)."""
+        if not default_workers and "--workers" not in extra:
+            extra = ("--workers", "1", *extra)
         self.log_path = self.data_dir.parent / f"hub-{self.port}.log"
         env = {**os.environ, "IMAGEHUB_DATA_DIR": str(self.data_dir), **self.env}
         log = self.log_path.open("w")

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,19 @@ import click
 import httpx
 
 from imagehub.accounts.keys import KeyInfo, KeyStore
+from imagehub.catalog import load_catalog
 from imagehub.cli_accounts import keys, usage, with_keys
 from imagehub.config import Settings
+from imagehub.deployments import ConfigError, Deployment, load_config
+from imagehub.serving import (
+    DESCRIPTORS_PER_REQUEST,
+    OpenFiles,
+    auto_workers,
+    cpu_count,
+    describe_limits,
+    raise_open_file_limit,
+    requests_held,
+)
 from imagehub.storage import FileStore
 
 
@@ -28,14 +40,25 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Worker processes. Default: one per CPU when REDIS_URL is set and no local engine is "
+    "configured, else 1; the start message says which and why.",
+)
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
+def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     """Start the hub. On first start, create a sandbox key and print it once."""
     import uvicorn
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    open_files = raise_open_file_limit()  # before anything opens files; the workers inherit it
+    try:
+        config = load_config(load_catalog(), settings.config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def bootstrap(keys: KeyStore) -> tuple[KeyInfo, str] | None:
         if await keys.count():
@@ -46,7 +69,14 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     created = with_keys(bootstrap)
     if created is not None:
         _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
+    if workers is None:
+        workers, why = auto_workers(os.environ, config.deployments)
+    else:
+        why = "--workers"
+    held = requests_held(open_files.now)
+    _print_capacity(f"http://{host}:{port}", workers, why, open_files, held, config.deployments)
     os.environ["IMAGEHUB_LOG_LEVEL"] = log_level
+    os.environ["IMAGEHUB_WORKERS"] = str(workers)
     if workers > 1:
         _prepare_workers(settings)
     trusted = settings.trusted_proxies
@@ -61,6 +91,23 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         forwarded_allow_ips=trusted or "",
         server_header=False,
         access_log=False,  # the hub writes its own JSON access line, with the request id
+        backlog=min(65535, max(2048, held)),  # a burst of slow requests must not overflow accept
+    )
+
+
+def _print_capacity(
+    url: str, workers: int, why: str, files: OpenFiles, held: int, deployments: Iterable[Deployment]
+) -> None:
+    """Say what this hub can hold, so an operator never has to discover a cap under load."""
+    raised = f"raised from {files.before:,}" if files.now > files.before else "the hard limit"
+    cpus = cpu_count()
+    advice = "" if workers >= cpus else f"; --workers {cpus} would use all {cpus} CPUs"
+    click.echo(
+        f"imagehub: serving on {url} with {workers} worker{'s' if workers > 1 else ''} ({why}{advice})\n"
+        f"imagehub: can hold {held * workers:,} requests in flight ({held:,} per worker: open-file limit "
+        f"{files.now:,}, {raised}; {DESCRIPTORS_PER_REQUEST} per request)\n"
+        f"imagehub: deployment limits per worker: {describe_limits(deployments, workers)}",
+        err=True,
     )
 
 

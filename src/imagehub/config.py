@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file with [[deployments]] and [routing]; when set, OPENAI_*/GEMINI_* are ignored.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Worker processes serving together (set by `imagehub serve`); they share out "
+        "each deployment's max_concurrent.",
+    )
     mount_point: str = Field(default="/", description="Path AIGNE clients are told the hub is mounted at.")
     trusted_proxies: str | None = Field(
         default=None,

@@ -10,12 +10,21 @@ weights, and routing knobs; when a file is given, it is the whole truth. Local m
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
@@ -104,7 +113,15 @@ class Deployment(LocalEngineFields):
     models: tuple[str, ...] = ()
     weight: float = Field(default=1.0, gt=0)
     timeout_seconds: float = Field(default=120.0, gt=0)
-    max_connections: int = Field(default=100, ge=1)
+    max_concurrent: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=AliasChoices("max_concurrent", "max_connections"),
+        description="Most calls in flight to this deployment (shared out among workers); None: no limit.",
+    )
+    queue_timeout_seconds: float = Field(
+        default=10.0, ge=0, description="How long a request waits for a free slot before a 503."
+    )
 
     @model_validator(mode="after")
     def _known_provider(self) -> Deployment:
@@ -123,6 +140,12 @@ class Deployment(LocalEngineFields):
     @property
     def url(self) -> str:
         return (self.base_url or DEFAULT_BASE_URLS[self.provider]).rstrip("/")
+
+    @property
+    def max_connections(self) -> int:
+        """The connection pool's own cap: none (0). A pool cap queued requests silently and
+        without bound; the router enforces `max_concurrent` instead, with a bounded wait and a 503."""
+        return 0
 
     def credential(self, environ: Mapping[str, str]) -> str | None:
         if self.api_key:
@@ -173,6 +196,41 @@ def _from_environment(catalog: Catalog, environ: Mapping[str, str]) -> tuple[Dep
     return tuple(found)
 
 
+#: Per-deployment limits an operator may set from the environment, by variable suffix.
+LIMIT_VARIABLES = {"MAX_CONCURRENT": "max_concurrent", "QUEUE_TIMEOUT_SECONDS": "queue_timeout_seconds"}
+
+
+def limit_variable(deployment: str, suffix: str) -> str:
+    """`IMAGEHUB_DEPLOYMENT_<NAME>_<SUFFIX>`, the name upper-cased with `.` and `-` as `_`."""
+    return f"IMAGEHUB_DEPLOYMENT_{re.sub(r'[^A-Za-z0-9]', '_', deployment).upper()}_{suffix}"
+
+
+def _limits_from_environment(config: HubConfig, environ: Mapping[str, str]) -> HubConfig:
+    """Apply IMAGEHUB_DEPLOYMENT_<NAME>_MAX_CONCURRENT / _QUEUE_TIMEOUT_SECONDS over env or TOML.
+
+    Limits are what an operator tunes per environment (staging, production) without a file,
+    and the common case has no file at all. `0` or `none` clears a limit.
+    """
+    deployments = []
+    for deployment in config.deployments:
+        updates: dict[str, object] = {}
+        for suffix, field in LIMIT_VARIABLES.items():
+            raw = environ.get(limit_variable(deployment.name, suffix), "").strip()
+            if raw:
+                none = field == "max_concurrent" and raw.lower() in ("0", "none", "unlimited")
+                updates[field] = None if none else raw
+        if updates:
+            try:
+                deployment = Deployment.model_validate(
+                    {**deployment.model_dump(exclude_unset=True), **updates}
+                )
+            except ValidationError as exc:
+                names = ", ".join(limit_variable(deployment.name, s) for s in LIMIT_VARIABLES)
+                raise ConfigError(f"invalid deployment limit in {names}:\n{exc}") from exc
+        deployments.append(deployment)
+    return config.model_copy(update={"deployments": tuple(deployments)})
+
+
 def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
     """Every model known and served by the deployment's API; aliases become the models they name."""
     names = set()
@@ -213,4 +271,4 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         except ValidationError as exc:
             raise ConfigError(f"invalid configuration in {path}:\n{exc}") from exc
-    return _check_models(config, catalog)
+    return _limits_from_environment(_check_models(config, catalog), environ)

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from imagehub import metrics
 from imagehub.circuit import CircuitBreaker
@@ -24,6 +24,7 @@ from imagehub.jobs import GenerationResult, ImageJob
 from imagehub.providers.base import ImageProvider
 from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
 from imagehub.providers.sandbox import SandboxProvider
+from imagehub.slots import Slots
 from imagehub.streaming.events import StreamItem, whole_answer
 
 log = logging.getLogger("imagehub.routing")
@@ -52,6 +53,7 @@ class Route:
     models: frozenset[str]
     weight: float
     breaker: CircuitBreaker
+    slots: Slots | None = None  # the deployment's limit on calls in flight, if it has one
 
 
 class Router:
@@ -89,11 +91,23 @@ class Router:
         Retries and fall-over apply until the first item has arrived (nothing has reached the
         client yet); a failure after that ends the stream with an UpstreamError.
         """
-        return await self._dispatch(job, sandbox, lambda provider: _open(provider, job, partial_images))
+        opening = self._dispatch(
+            job, sandbox, lambda provider: _open(provider, job, partial_images), keep=_held_by_stream
+        )
+        return await opening
 
     async def _dispatch(
-        self, job: ImageJob, sandbox: bool, call: Callable[[ImageProvider], Awaitable[T]]
+        self,
+        job: ImageJob,
+        sandbox: bool,
+        call: Callable[[ImageProvider], Awaitable[T]],
+        keep: Callable[[T, Slots], T] | None = None,
     ) -> T:
+        """Serve `call` on the job's deployments: weighted order, retries, fall-over, slot limits.
+
+        `keep` hands a deployment's slot over to what the call returned (a stream holds it until
+        it ends); otherwise the slot is freed when the call returns.
+        """
         if sandbox:
             return await call(self.sandbox)
         candidates = self.candidates(job.spec.name, job.provider)
@@ -109,10 +123,55 @@ class Router:
             )
         last: ProviderError | None = None
         tried = 0
+        full: list[Route] = []
         for route in self._weighted_order(candidates):
-            if not route.breaker.allows(time.monotonic()):
+            if route.slots is not None and not route.slots.try_acquire():
+                full.append(route)
                 continue
-            tried += 1
+            outcome = await self._serve_on(route, job, call, keep)
+            if outcome.served:
+                return outcome.value  # type: ignore[return-value]
+            if outcome.error is not None:
+                tried, last = tried + 1, outcome.error
+        now = time.monotonic()
+        waitable = [route for route in full if route.breaker.retry_in(now) == 0]
+        if waitable:
+            # Every other deployment failed or was cooling down: wait (bounded) for a slot.
+            route = waitable[0]
+            assert route.slots is not None
+            metrics.UPSTREAM_ERRORS.labels(route.provider.name, "at_limit").inc()
+            await route.slots.acquire()
+            outcome = await self._serve_on(route, job, call, keep)
+            if outcome.served:
+                return outcome.value  # type: ignore[return-value]
+            if outcome.error is not None:
+                tried, last = tried + 1, outcome.error
+        if tried == 0:
+            now = time.monotonic()
+            wait = max(1, round(min(route.breaker.retry_in(now) for route in candidates)))
+            raise ServiceUnavailable(
+                f"Every deployment for {job.spec.name!r} is cooling down after failures. Retry in {wait}s.",
+                code="upstream_unavailable",
+                headers={"Retry-After": str(wait)},
+            )
+        raise _final_error(job, last, tried)
+
+    async def _serve_on(
+        self,
+        route: Route,
+        job: ImageJob,
+        call: Callable[[ImageProvider], Awaitable[T]],
+        keep: Callable[[T, Slots], T] | None,
+    ) -> _Outcome[T]:
+        """One deployment's attempts, holding its slot (already taken) throughout.
+
+        Served with the value, or not served: with the error to fall over with, or none when
+        its breaker is open.
+        """
+        handed_over = False
+        try:
+            if not route.breaker.allows(time.monotonic()):
+                return _Outcome()
             try:
                 result = await self._attempts(route, job, call)
             except ClientFault as fault:
@@ -123,22 +182,17 @@ class Router:
                 log.warning(
                     "deployment %s failed for %s: %s", route.provider.name, job.spec.name, error.message
                 )
-                last = error
-                continue
+                return _Outcome(error=error)
             except BaseException:
                 route.breaker.release_probe()
                 raise
             route.breaker.record_success()
-            return result
-        if tried == 0:
-            now = time.monotonic()
-            wait = max(1, round(min(route.breaker.retry_in(now) for route in candidates)))
-            raise ServiceUnavailable(
-                f"Every deployment for {job.spec.name!r} is cooling down after failures. Retry in {wait}s.",
-                code="upstream_unavailable",
-                headers={"Retry-After": str(wait)},
-            )
-        raise _final_error(job, last, tried)
+            if keep is not None and route.slots is not None:
+                result, handed_over = keep(result, route.slots), True
+            return _Outcome(result, served=True)
+        finally:
+            if route.slots is not None and not handed_over:
+                route.slots.release()
 
     async def _attempts(
         self, route: Route, job: ImageJob, call: Callable[[ImageProvider], Awaitable[T]]
@@ -183,13 +237,66 @@ class Router:
             await route.provider.close()
 
 
+@dataclass(slots=True)
+class _Outcome(Generic[T]):
+    value: T | None = None
+    error: ProviderError | None = None
+    served: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class OpenedStream:
     """A provider's stream whose first item has arrived; `rest` yields the others."""
 
     provider: str
     first: StreamItem
-    rest: AsyncGenerator[StreamItem, None]
+    rest: RestOfStream
+
+
+class RestOfStream:
+    """The rest of a provider's stream: its failures as the client's errors (no retry now),
+    and, once it ends or is closed (even unstarted), its upstream closed and its slot freed."""
+
+    def __init__(self, items: AsyncGenerator[StreamItem, None], job: ImageJob) -> None:
+        self._items = items
+        self._job = job
+        self._slots: Slots | None = None
+
+    def holding(self, slots: Slots) -> RestOfStream:
+        self._slots = slots
+        return self
+
+    def __aiter__(self) -> RestOfStream:
+        return self
+
+    async def __anext__(self) -> StreamItem:
+        try:
+            return await anext(self._items)
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except ProviderError as error:
+            await self.aclose()
+            if isinstance(error, ClientFault):
+                raise UpstreamRejected(error) from None
+            raise UpstreamError(
+                f"The upstream for {self._job.spec.name!r} failed mid-stream: {error.message}",
+                code=error.code or "upstream_error",
+                status=error.status or 502,
+            ) from None
+
+    async def aclose(self) -> None:
+        try:
+            await self._items.aclose()
+        finally:
+            slots, self._slots = self._slots, None
+            if slots is not None:
+                slots.release()
+
+
+def _held_by_stream(opened: OpenedStream, slots: Slots) -> OpenedStream:
+    opened.rest.holding(slots)
+    return opened
 
 
 async def _open(provider: ImageProvider, job: ImageJob, partial_images: int) -> OpenedStream:
@@ -201,26 +308,7 @@ async def _open(provider: ImageProvider, job: ImageJob, partial_images: int) -> 
     except BaseException:
         await items.aclose()
         raise
-    return OpenedStream(provider.name, first, _mid_stream(items, job))
-
-
-async def _mid_stream(
-    items: AsyncGenerator[StreamItem, None], job: ImageJob
-) -> AsyncGenerator[StreamItem, None]:
-    """The rest of a stream, its provider's failures as the client's errors (no retry now)."""
-    try:
-        async for item in items:
-            yield item
-    except ProviderError as error:
-        if isinstance(error, ClientFault):
-            raise UpstreamRejected(error) from None
-        raise UpstreamError(
-            f"The upstream for {job.spec.name!r} failed mid-stream: {error.message}",
-            code=error.code or "upstream_error",
-            status=error.status or 502,
-        ) from None
-    finally:
-        await items.aclose()
+    return OpenedStream(provider.name, first, RestOfStream(items, job))
 
 
 async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[StreamItem, None]:

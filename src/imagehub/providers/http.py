@@ -46,10 +46,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class UpstreamClient:
-    """A pooled session with the deployment's timeout; every failure becomes a ProviderError."""
+    """A pooled session with the deployment's timeout; every failure becomes a ProviderError.
+
+    `max_connections` 0 (the default) leaves the pool unbounded: an image call holds its
+    connection for seconds, so a capped pool caps the hub. Limits belong to the router (slots.py).
+    """
 
     def __init__(
-        self, *, label: str, timeout_seconds: float, secrets: tuple[str, ...] = (), max_connections: int = 100
+        self, *, label: str, timeout_seconds: float, secrets: tuple[str, ...] = (), max_connections: int = 0
     ) -> None:
         self.label = label
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(10.0, timeout_seconds))

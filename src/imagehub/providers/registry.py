@@ -11,6 +11,7 @@ from imagehub.providers.base import ImageProvider
 from imagehub.providers.google import GoogleProvider
 from imagehub.providers.openai import OpenAIProvider
 from imagehub.routing import Route, Router
+from imagehub.slots import Slots, worker_share
 
 
 def build_provider(deployment: Deployment, environ: Mapping[str, str]) -> ImageProvider:
@@ -25,7 +26,15 @@ def build_provider(deployment: Deployment, environ: Mapping[str, str]) -> ImageP
     return OpenAIProvider(deployment, api_key)
 
 
-def build_router(config: HubConfig, environ: Mapping[str, str] | None = None) -> Router:
+def build_slots(deployment: Deployment, workers: int) -> Slots | None:
+    if deployment.max_concurrent is None:
+        return None
+    limit = worker_share(deployment.max_concurrent, workers)
+    return Slots(deployment.name, limit, deployment.queue_timeout_seconds)
+
+
+def build_router(config: HubConfig, environ: Mapping[str, str] | None = None, workers: int = 1) -> Router:
+    """Routes for every deployment; `workers` processes split each deployment's limit evenly."""
     environ = os.environ if environ is None else environ
     policy = config.routing
     routes = [
@@ -36,6 +45,7 @@ def build_router(config: HubConfig, environ: Mapping[str, str] | None = None) ->
             breaker=CircuitBreaker(
                 policy.failure_threshold, policy.cooldown_seconds, policy.max_cooldown_seconds
             ),
+            slots=build_slots(deployment, workers),
         )
         for deployment in config.deployments
     ]

@@ -24,6 +24,7 @@ from imagehub.accounts.ledger import Reservation
 from imagehub.billing.pricing import AUTO_QUALITY, billed_terms
 from imagehub.errors import HubError
 from imagehub.generation import GenerationService, b64_item
+from imagehub.routing import RestOfStream
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.storage import StoredImage
 from imagehub.streaming.events import PartialImage, StreamItem
@@ -51,7 +52,7 @@ class GenerationStream:
     reservation: Reservation
     quote: int
     first: StreamItem
-    items: AsyncGenerator[StreamItem, None]
+    items: RestOfStream
     base_url: str
     prefix: str  # "image_generation" or "image_edit"
     provider: str = ""

@@ -1,0 +1,280 @@
+"""`make bench`: how many slow generations one hub holds at once, against the upstream called directly.
+
+An image model answers after seconds, so what limits a hub is how many requests it can hold in
+flight, not requests per second. For each row this starts the fake upstream (bench/upstream.py)
+answering after DELAY seconds, then drives it with wrk at C connections twice: straight at the
+upstream, then through a fresh hub in its **default configuration** (the README's environment
+variables: OPENAI_BASE_URL and OPENAI_API_KEY; a live key with no balance; JSON access log on).
+It prints the hub's completed req/s as a share of the direct run, p50/p99, errors, the hub's
+CPU per request (all its processes, /proc stat) and its peak RSS, also per request in flight
+(peak during the warm-up and the run, minus the idle hub before them, over C). Before the
+measured run the hub is warmed up at the same concurrency for one upstream delay, so its
+upstream pool is open.
+
+A 12 s wrk run against a 2 s upstream completes at most ~10/12 of C/2 requests per second, so
+only the share of the direct run means anything. Loopback only; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import PYTHON, ROOT, ensure_wrk, free_port, wait_http
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+wrk.body = '{body}'
+"""
+BODY = {"model": "dall-e-2", "prompt": "a benchmark", "size": "256x256", "response_format": "b64_json"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    connections: int
+    delay: float
+    seconds: int
+    workers: int
+
+
+@dataclass
+class Load:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Measured:
+    row: Row
+    direct: Load
+    hub: Load
+    cpu_us_per_request: float
+    peak_rss_mb: float
+    idle_rss_mb: float
+
+    @property
+    def rss_kb_per_request(self) -> float:
+        return (self.peak_rss_mb - self.idle_rss_mb) * 1024 / self.row.connections
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk_load(wrk: str, url: str, key: str, connections: int, seconds: int, timeout: float) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA.format(key=key, body=json.dumps(BODY)))
+    try:
+        output = subprocess.run(
+            [
+                wrk,
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                f"--timeout={round(timeout)}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + timeout + 60,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s|m)", output)
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s|m)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    count = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        count += sum(int(v) for v in socket_errors.groups())
+    p50_ms = _ms(*p50.groups()) if p50 else 0.0
+    p99_ms = _ms(*p99.groups()) if p99 else 0.0
+    return Load(requests, rps, p50_ms, p99_ms, count)
+
+
+def _tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process tree (the hub's parent and its workers)."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the workers (the whole tree when there is no separate parent)."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{member}/status").read_text())
+        except OSError:
+            continue
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+class PeakSampler(threading.Thread):
+    """Samples the hub's RSS four times a second while a load runs."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.25):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+def measure(wrk: str, row: Row, work: Path) -> Measured:
+    upstream_port, hub_port = free_port(), free_port()
+    upstream = subprocess.Popen([PYTHON, str(ROOT / "bench" / "upstream.py"), str(upstream_port), str(row.delay)])
+    data = work / f"data-{row.connections}"
+    env = {
+        **os.environ,
+        "IMAGEHUB_DATA_DIR": str(data),
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+        "OPENAI_API_KEY": "sk-bench",
+    }
+    for name in ("REDIS_URL", "DATABASE_URL", "IMAGEHUB_CONFIG_FILE"):
+        env.pop(name, None)
+    hub: subprocess.Popen[bytes] | None = None
+    timeout = row.delay * 3 + 30
+    try:
+        wait_http(f"http://127.0.0.1:{upstream_port}/", upstream)
+        direct = wrk_load(
+            wrk, f"http://127.0.0.1:{upstream_port}/v1/images/generations", "sk-bench", row.connections, row.seconds, timeout
+        )
+        key = subprocess.run(
+            [PYTHON, "-m", "imagehub", "keys", "create", "--name", "bench"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        log = (work / f"hub-{row.connections}.log").open("w")
+        hub = subprocess.Popen(
+            [PYTHON, "-m", "imagehub", "serve", "--port", str(hub_port), "--workers", str(row.workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        wait_http(f"http://127.0.0.1:{hub_port}/healthz", hub)
+        url = f"http://127.0.0.1:{hub_port}/v1/images/generations"
+        wrk_load(wrk, url, key, 8, 2, timeout)  # first-request imports, caches
+        idle = rss_mb(hub.pid)
+        sampler = PeakSampler(hub.pid)
+        sampler.start()
+        # Warm-up at the row's concurrency for one upstream delay: the upstream pool then holds
+        # its connections, as a hub in production does (opening thousands of connections in the
+        # first second is a cost of the ramp, not of each request). Then let it drain.
+        wrk_load(wrk, url, key, row.connections, max(2, round(row.delay) + 2), timeout)
+        time.sleep(row.delay + 1)
+        cpu_before = cpu_seconds(hub.pid)
+        loaded = wrk_load(wrk, url, key, row.connections, row.seconds, timeout)
+        cpu = cpu_seconds(hub.pid) - cpu_before
+        peak = sampler.stop()
+        start_lines = [line for line in (work / f"hub-{row.connections}.log").read_text().splitlines()
+                       if line.startswith("imagehub:")]
+        print("\n".join(start_lines), file=sys.stderr)
+    finally:
+        for process in (hub, upstream):
+            if process is not None:
+                process.terminate()
+        for process in (hub, upstream):
+            if process is not None:
+                process.wait(30)
+    # The hub's CPU covers requests wrk finished and those it cut off at the end; count both
+    # only as the finished ones, a small overestimate at high concurrency.
+    per_request = cpu / max(1, loaded.requests) * 1e6
+    return Measured(row, direct, loaded, per_request, peak, idle)
+
+
+def print_table(results: list[Measured]) -> None:
+    print(
+        f"\n{'in flight':>9}{'delay':>7}{'workers':>8}{'direct r/s':>11}{'hub r/s':>9}{'share':>7}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}{'KB/in flight':>13}"
+    )
+    for m in results:
+        r = m.row
+        print(
+            f"{r.connections:>9,}{r.delay:>6g}s{r.workers:>8}{m.direct.rps:>11.0f}{m.hub.rps:>9.0f}"
+            f"{m.hub.rps / m.direct.rps:>7.0%}{m.hub.p50_ms:>9.0f}{m.hub.p99_ms:>9.0f}"
+            f"{m.hub.errors + m.direct.errors:>8}{m.cpu_us_per_request:>11.0f}{m.peak_rss_mb:>12.0f}"
+            f"{m.rss_kb_per_request:>13.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--rows",
+        default="16:0:10:1,250:2:12:1,1000:2:12:1,2000:2:12:1,4000:2:12:1,10000:20:60:2",
+        help="comma-separated CONNECTIONS:DELAY_S:SECONDS:WORKERS rows",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    rows = [Row(int(c), float(d), int(s), int(w)) for c, d, s, w in (r.split(":") for r in args.rows.split(","))]
+    wrk = ensure_wrk()
+    scratch = ROOT / "bench" / ".work"
+    scratch.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="capacity-", dir=scratch))
+    results = []
+    try:
+        for row in rows:
+            results.append(measure(wrk, row, work))
+            print_table(results[-1:])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\nAll rows (share = hub req/s / direct req/s in the same row; errors = both runs):")
+    print_table(results)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [{**asdict(m), "rss_kb_per_request": m.rss_kb_per_request} for m in results], indent=2, default=str
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
