@@ -144,3 +144,29 @@ fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 time.sleep(60)
 """
+
+
+async def _segments_scenario(folder: Path) -> list[int]:
+    engine = create_engine(f"sqlite+aiosqlite:///{folder}/u.db")
+    await migrate(engine)
+    writer = UsageWriter(sessionmaker(engine), folder / "journal", flush_interval=3600)
+    journal = folder / "journal"
+    counts = []
+    for index in range(3):
+        writer.begin(_entry(index))
+    writer.finish(_entry(0))
+    await writer.flush()  # two begins still in flight: their segment must stay
+    counts.append(len(list(journal.glob("usage-*.jsonl"))))
+    writer.finish(_entry(1))
+    writer.finish(_entry(2))
+    await writer.flush()  # every begin finished and every end inserted: only the open segment is left
+    counts.append(len(list(journal.glob("usage-*.jsonl"))))
+    await writer.close()
+    counts.append(len(list(journal.glob("usage-*"))))
+    await engine.dispose()
+    return counts
+
+
+def test_a_segment_stays_while_its_requests_are_in_flight_and_goes_after(tmp_path: Path) -> None:
+    # Begin lines are not copied into each new segment (that cost O(requests in flight) per flush).
+    assert asyncio.run(_segments_scenario(tmp_path)) == [2, 1, 0]

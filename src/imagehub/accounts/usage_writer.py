@@ -71,7 +71,10 @@ class UsageWriter:
         self._sequence = 0
         self._fd = self._open_segment()
         self._batch: list[dict[str, Any]] = []
-        self._open: dict[str, bytes] = {}  # request id -> its begin line, while in flight
+        self._open: dict[str, int] = {}  # request id -> the segment holding its begin line
+        self._begun: dict[int, int] = {}  # segment -> begin lines in it still in flight
+        self._unflushed: set[int] = set()  # segments holding end records not yet inserted
+        self._inserted: set[int] = set()  # segments whose end records are in the database
         self._flusher: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
 
@@ -87,14 +90,18 @@ class UsageWriter:
 
     def begin(self, entry: dict[str, Any]) -> None:
         """Journal a request that has started; until `finish`, a crash leaves it `interrupted`."""
-        line = orjson.dumps({"op": "begin", **entry}) + b"\n"
-        self._open[entry["request_id"]] = line
-        os.write(self._fd, line)
+        os.write(self._fd, orjson.dumps({"op": "begin", **entry}) + b"\n")
+        self._open[entry["request_id"]] = self._sequence
+        self._begun[self._sequence] = self._begun.get(self._sequence, 0) + 1
 
     def finish(self, entry: dict[str, Any]) -> None:
         """Journal the final record and queue it for the next batch insert."""
-        self._open.pop(entry["request_id"], None)
         os.write(self._fd, orjson.dumps({"op": "end", **entry}) + b"\n")
+        self._unflushed.add(self._sequence)
+        segment = self._open.pop(entry["request_id"], None)
+        if segment is not None:
+            self._begun[segment] -= 1
+            self._drop_if_done(segment)
         self._batch.append(entry)
         if len(self._batch) >= self._max_batch:
             self._schedule(0)
@@ -118,25 +125,39 @@ class UsageWriter:
                 await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
-        """Insert the queued records in one transaction, then drop the journal segment they were in."""
+        """Insert the queued records in one transaction, then drop the segments nothing needs.
+
+        A segment goes once its end records are inserted and none of its begin lines is still in
+        flight; those requests' ends are in later segments. Begin lines are never copied
+        forward, so a flush costs the same with ten requests in flight or ten thousand; a
+        replay merges all of a dead writer's segments, so a kept begin line loses to its end.
+        """
         async with self._flush_lock:
             if not self._batch:
                 return
             batch, self._batch = self._batch, []
-            old_fd, old_path = self._fd, self._segment_path(self._sequence)
+            segments, self._unflushed = self._unflushed, set()
+            old_fd = self._fd
             self._sequence += 1
             self._fd = self._open_segment()
-            for line in self._open.values():  # requests still in flight move to the new segment
-                os.write(self._fd, line)
+            os.close(old_fd)
             try:
                 await insert_records(self._sessions, [_to_row(entry) for entry in batch], self._guard)
             except BaseException:
+                # The segments stay: the next flush retries, and a replay recovers them if we die.
                 self._batch = batch + self._batch
-                os.close(old_fd)  # keep the old segment: a replay recovers it if we die
+                self._unflushed |= segments
                 raise
-            os.close(old_fd)
+            self._inserted |= segments
+            for sequence in sorted(self._inserted):
+                self._drop_if_done(sequence)
+
+    def _drop_if_done(self, sequence: int) -> None:
+        if sequence in self._inserted and not self._begun.get(sequence):
+            self._inserted.discard(sequence)
+            self._begun.pop(sequence, None)
             with contextlib.suppress(FileNotFoundError):
-                old_path.unlink()
+                self._segment_path(sequence).unlink()
 
     async def close(self) -> None:
         if self._flusher is not None:

@@ -24,8 +24,8 @@ from imagehub.accounts.ledger import Reservation
 from imagehub.billing.pricing import AUTO_QUALITY, billed_terms
 from imagehub.errors import HubError
 from imagehub.generation import GenerationService, b64_item
-from imagehub.routing import RestOfStream
 from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
+from imagehub.routing import RestOfStream
 from imagehub.storage import StoredImage
 from imagehub.streaming.events import PartialImage, StreamItem
 
