@@ -110,16 +110,7 @@ class GenerationService:
         context: RequestContext | None = None,
     ) -> GenerationOutcome:
         """Serve one request; whatever ends it (a refusal, a failure, a cancel), it is on record."""
-        context = context or RequestContext()
-        context.model = request.model or default_model(request)
-        try:
-            job = await self.prepare(request, key)
-        except HubError as error:
-            await self.record_rejected(key, context, error)
-            raise
-        context.model = job.spec.name
-        quote = 0 if key.sandbox else self.prices.quote(job)
-        reservation = await self._reserve(job, key, quote, context)
+        job, quote, reservation = await self._admit(request, key, context or RequestContext())
         created = int(time.time())
         try:
             result = await self.router.generate(job, sandbox=key.sandbox)
@@ -172,15 +163,7 @@ class GenerationService:
         """
         from imagehub.streaming.session import GenerationStream  # it builds on this module
 
-        context.model = request.model or default_model(request)
-        try:
-            job = await self.prepare(request, key)
-        except HubError as error:
-            await self.record_rejected(key, context, error)
-            raise
-        context.model = job.spec.name
-        quote = 0 if key.sandbox else self.prices.quote(job)
-        reservation = await self._reserve(job, key, quote, context)
+        job, quote, reservation = await self._admit(request, key, context)
         try:
             opened = await self.router.open_stream(
                 job, sandbox=key.sandbox, partial_images=request.partial_images or 0
@@ -200,6 +183,20 @@ class GenerationService:
             prefix="image_edit" if job.operation == "edit" else "image_generation",
             provider=opened.provider,
         )
+
+    async def _admit(
+        self, request: ImageGenerationRequest, key: KeyInfo, context: RequestContext
+    ) -> tuple[ImageJob, int, Reservation]:
+        """Validate and reserve; a refusal is put on record before it is raised."""
+        context.model = request.model or default_model(request)
+        try:
+            job = await self.prepare(request, key)
+        except HubError as error:
+            await self.record_rejected(key, context, error)
+            raise
+        context.model = job.spec.name
+        quote = 0 if key.sandbox else self.prices.quote(job)
+        return job, quote, await self._reserve(job, key, quote, context)
 
     async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
         metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)

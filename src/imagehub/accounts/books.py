@@ -13,9 +13,11 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
-from imagehub.accounts.completion import run_to_completion
+from imagehub.accounts.completion import Completed, run_to_completion
 from imagehub.accounts.ledger import Ledger, Reservation
 from imagehub.errors import HubError
 
@@ -136,11 +138,8 @@ class Books:
             size=size,
             quality=quality or "",
         )
-        if reservation.journal is not None:
-            await settling  # never suspends, so no cancel can land between settling and answering
-            return
-        done = await run_to_completion(settling)
-        if not done.cancelled and done.error is None:
+        done = await _finish(reservation, settling)
+        if done is None or (not done.cancelled and done.error is None):
             return
         if done.error is not None:
             await self.release(reservation, done.error, provider=provider)
@@ -188,11 +187,8 @@ class Books:
             size=size,
             quality=quality or "",
         )
-        if reservation.journal is not None:
-            await finishing
-            return
-        done = await run_to_completion(finishing)
-        if done.error is not None:  # the row stays pending; recover_stale refunds it later
+        done = await _finish(reservation, finishing)
+        if done is not None and done.error is not None:  # stays pending; recover_stale refunds it
             log.error("could not settle %s: %r", reservation.request_id, done.error)
 
     async def release(
@@ -201,10 +197,9 @@ class Books:
         """Refund in full, even if the request is cancelled meanwhile; `error` says why."""
         status, code = outcome_of(error)
         releasing = self.ledger.release(reservation, status_code=status, error_code=code, provider=provider)
-        if reservation.journal is not None:
-            await releasing
+        done = await _finish(reservation, releasing)
+        if done is None:
             return
-        done = await run_to_completion(releasing)
         if done.error is not None:  # the row stays pending; recover_stale refunds it later
             log.error("could not release %s: %r", reservation.request_id, done.error)
         if done.cancelled and not isinstance(error, asyncio.CancelledError):
@@ -239,3 +234,12 @@ class Books:
             log.error("could not record %s: %r", context.request_id, done.error)
         if done.cancelled:
             raise asyncio.CancelledError
+
+
+async def _finish(reservation: Reservation, work: Coroutine[Any, Any, bool]) -> Completed[bool] | None:
+    """Finish a reservation's record: directly when journaled (it never suspends, so no cancel can
+    land between finishing and answering), else run to completion; None when journaled."""
+    if reservation.journal is not None:
+        await work
+        return None
+    return await run_to_completion(work)
