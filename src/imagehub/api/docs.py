@@ -1,0 +1,53 @@
+"""/docs (Swagger UI) and /redoc served from files the hub ships, so they work without internet.
+
+FastAPI's own pages load Swagger UI and ReDoc from a CDN and are blank offline. The assets here
+come from the `fastapi-offline` package (Swagger UI's bundle and CSS, ReDoc's standalone build),
+installed with the hub; nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from imagehub.api.openapi_doc import openapi_builder
+
+ASSETS = "/docs/assets"
+
+
+def assets_dir() -> Path:
+    return Path(str(resources.files("fastapi_offline") / "static"))
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve /docs, /redoc and their assets; the app must be made with docs_url=redoc_url=None."""
+    app.openapi = openapi_builder(app)  # type: ignore[method-assign]
+    app.mount(ASSETS, StaticFiles(directory=assets_dir()), name="docs-assets")
+
+    async def swagger(_: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
+        )
+
+    async def redoc(_: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API reference",
+            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    app.add_route("/docs", swagger, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
