@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from imagehub import logcontext
 from imagehub.accounts.completion import run_to_completion
 from imagehub.accounts.idempotency import IdempotencyStore, StoredResponse, body_hash
 from imagehub.accounts.keys import KeyInfo
@@ -85,6 +86,7 @@ async def generate_images(
     service: GenerationService = request.app.state.generation
     context = request_context(request)
     context.model = body.model or DEFAULT_MODEL
+    logcontext.bind(key_id=key.id, model=context.model)
     if key.admin:
         raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -100,7 +102,11 @@ async def generate_images(
         "provider": outcome.provider,
         "images": len(outcome.data),
     }
-    headers = {"x-imagehub-provider": outcome.provider, **rate_limit_headers(permit.state)}
+    headers = {
+        "x-imagehub-provider": outcome.provider,
+        "x-imagehub-cost-micros": str(outcome.price_micros),
+        **rate_limit_headers(permit.state),
+    }
     if outcome.sandbox:
         headers["x-imagehub-sandbox"] = "true"
     return outcome, headers
