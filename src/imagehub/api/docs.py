@@ -25,9 +25,23 @@ def assets_dir() -> Path:
     return Path(str(resources.files("fastapi_offline") / "static"))
 
 
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def local_redoc(path: Path) -> bytes:
+    """ReDoc's bundle with its one remote asset (the "API docs by Redocly" logo) made local."""
+    return path.read_bytes().replace(REDOC_LOGO, f"{ASSETS}/favicon.png".encode())
+
+
 def install_docs(app: FastAPI) -> None:
     """Serve /docs, /redoc and their assets; the app must be made with docs_url=redoc_url=None."""
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]
+    redoc_js = local_redoc(assets_dir() / "redoc.standalone.js")
+
+    async def redoc_script(_: Request) -> Response:
+        return Response(redoc_js, media_type="text/javascript", headers={"cache-control": "max-age=86400"})
+
+    app.add_route(f"{ASSETS}/redoc.standalone.js", redoc_script, include_in_schema=False)
     app.mount(ASSETS, StaticFiles(directory=assets_dir()), name="docs-assets")
 
     async def swagger(_: Request) -> Response:
@@ -37,7 +51,8 @@ def install_docs(app: FastAPI) -> None:
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon.png",
-            swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
+            # validatorUrl None: no badge fetched from validator.swagger.io.
+            swagger_ui_parameters={"tryItOutEnabled": True, "validatorUrl": None},
         )
 
     async def redoc(_: Request) -> HTMLResponse:

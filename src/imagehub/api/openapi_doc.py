@@ -178,6 +178,24 @@ def _error_response(status: str) -> dict[str, Any]:
     }
 
 
+def _hoist_defs(node: Any, schemas: dict[str, Any]) -> Any:
+    """Move `$defs` of schemas embedded with model_json_schema() into components.schemas.
+
+    Their `#/$defs/X` references point nowhere inside an OpenAPI document: Swagger UI copes,
+    ReDoc stops with "Invalid reference token: $defs".
+    """
+    if isinstance(node, list):
+        return [_hoist_defs(item, schemas) for item in node]
+    if not isinstance(node, dict):
+        return node
+    for name, definition in node.pop("$defs", {}).items():
+        schemas.setdefault(name, _hoist_defs(definition, schemas))
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+    return {key: _hoist_defs(value, schemas) for key, value in node.items()}
+
+
 def refine(document: dict[str, Any]) -> dict[str, Any]:
     """Apply the hub's facts to FastAPI's document (in place, and returned)."""
     components = document.setdefault("components", {})
@@ -220,6 +238,7 @@ def refine(document: dict[str, Any]) -> dict[str, Any]:
                 content["application/json"]["examples"] = GENERATION_EXAMPLES
             if (path, method) in ADMIN_EXAMPLES and "application/json" in content:
                 content["application/json"]["example"] = ADMIN_EXAMPLES[(path, method)]
+    document["paths"] = _hoist_defs(document.get("paths", {}), schemas)
     return document
 
 

@@ -7,29 +7,35 @@ export class MaskPainter {
     this.ctx = canvas.getContext("2d");
     this.painted = false;
     this.image = null;
-    let drawing = false;
+    let last = null;
     const point = (event) => {
       const rect = canvas.getBoundingClientRect();
       const scale = canvas.width / rect.width;
       return [(event.clientX - rect.left) * scale, (event.clientY - rect.top) * scale, scale];
     };
+    // Each move draws a round-capped segment from the last point, so fast strokes stay continuous.
     const stroke = (event) => {
-      if (!drawing) return;
+      if (!last) return;
       const [x, y, scale] = point(event);
-      this.ctx.fillStyle = "rgba(255, 40, 80, 1)";
+      this.ctx.strokeStyle = "rgba(255, 40, 80, 0.55)";
+      this.ctx.lineWidth = Number(this.brush.value) * scale;
+      this.ctx.lineCap = "round";
+      this.ctx.lineJoin = "round";
       this.ctx.beginPath();
-      this.ctx.arc(x, y, (Number(this.brush.value) / 2) * scale, 0, Math.PI * 2);
-      this.ctx.fill();
+      this.ctx.moveTo(last[0], last[1]);
+      this.ctx.lineTo(x + 0.01, y);
+      this.ctx.stroke();
+      last = [x, y];
       this.painted = true;
     };
     canvas.addEventListener("pointerdown", (event) => {
-      drawing = true;
       canvas.setPointerCapture(event.pointerId);
+      last = point(event);
       stroke(event);
     });
     canvas.addEventListener("pointermove", stroke);
-    canvas.addEventListener("pointerup", () => { drawing = false; });
-    canvas.addEventListener("pointercancel", () => { drawing = false; });
+    canvas.addEventListener("pointerup", () => { last = null; });
+    canvas.addEventListener("pointercancel", () => { last = null; });
   }
 
   // Show `bitmap` under the paint layer, at its own pixel size (so the mask matches it exactly).
@@ -58,10 +64,11 @@ export class MaskPainter {
     out.width = this.canvas.width;
     out.height = this.canvas.height;
     const ctx = out.getContext("2d");
-    ctx.fillStyle = "#000";
-    ctx.fillRect(0, 0, out.width, out.height);
-    ctx.globalCompositeOperation = "destination-out";
-    ctx.drawImage(this.canvas, 0, 0);
+    // Opaque black where nothing is painted, fully transparent wherever any paint is.
+    const paint = this.ctx.getImageData(0, 0, out.width, out.height).data;
+    const mask = ctx.createImageData(out.width, out.height);
+    for (let i = 0; i < paint.length; i += 4) mask.data[i + 3] = paint[i + 3] ? 0 : 255;
+    ctx.putImageData(mask, 0, 0);
     return new Promise((resolve) => out.toBlob(resolve, "image/png"));
   }
 }
