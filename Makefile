@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint typecheck check fmt install install-dev clean
+.PHONY: run test bench lint typecheck check fmt install install-dev clean cli keys
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/imagehub serve --host $(HOST) --port $(PORT)
+
+# The operator CLI against the same data directory `make run` uses (./data unless
+# IMAGEHUB_DATA_DIR says otherwise): `make cli ARGS="keys create --name ci --sandbox"`.
+cli: install
+	$(BIN)/imagehub $(ARGS)
+
+keys: install
+	$(BIN)/imagehub keys list
 
 # The whole suite: lint, types, then every test against a real hub.
 test: install-dev

@@ -95,7 +95,9 @@ class Hub:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + 90  # importing torch alone can take 30 s on a loaded box
+        # Generous: a local-engine hub imports torch and loads a pipeline before it answers, and
+        # on a busy 2-core machine that alone has taken close to 30 s.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited early:\n{self.log()}")

@@ -19,7 +19,9 @@ from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
-from imagehub.api import admin, aigne, edits, files, health, images, models, usage
+from imagehub.api import account, admin, aigne, edits, files, health, images, models, usage
+from imagehub.api.cors import with_cors
+from imagehub.api.docs import install_docs
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.fast_path import FastPath
 from imagehub.api.middleware import RequestObserver
@@ -27,6 +29,7 @@ from imagehub.api.responses import JsonResponse
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
+from imagehub.console import install_console
 from imagehub.deployments import load_config
 from imagehub.generation import GenerationService
 from imagehub.inputs import InputLoader
@@ -165,6 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="One OpenAI-compatible image API in front of every image model.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
+        docs_url=None,  # install_docs serves /docs and /redoc from local assets
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestObserver)
@@ -175,8 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(usage.router)
+    app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(aigne.router)
+    install_docs(app)
+    install_console(app)
     return app
 
 
@@ -184,9 +192,9 @@ def create_app_from_env() -> ASGIApp:
     """Factory for `uvicorn --factory` and multi-worker serving: settings from the environment.
 
     What `imagehub serve` runs: the app behind `FastPath`, which takes image generations past
-    FastAPI's middleware stack (see api/fast_path.py).
+    FastAPI's middleware stack (see api/fast_path.py), and CORS around both when configured.
     """
     raise_open_file_limit()  # `serve` did already; plain `uvicorn --factory` users get it here
     settings = Settings()
-    configure_logging(settings.log_level, settings.access_log)
-    return FastPath(create_app(settings), images.fast_path_endpoints())
+    configure_logging(settings.log_level, settings.access_log, settings.log_format)
+    return with_cors(FastPath(create_app(settings), images.fast_path_endpoints()), settings.cors_origins)

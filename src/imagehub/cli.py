@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
-import sys
-import time
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
 import click
-import httpx
 
 from imagehub.accounts.keys import KeyInfo, KeyStore
 from imagehub.catalog import load_catalog
 from imagehub.cli_accounts import keys, usage, with_keys
+from imagehub.cli_generate import generate
 from imagehub.config import Settings
 from imagehub.deployments import ConfigError, Deployment, load_config
+from imagehub.logs import configure_logging, uvicorn_log_config
 from imagehub.serving import (
     DESCRIPTORS_PER_REQUEST,
     OpenFiles,
@@ -28,6 +24,7 @@ from imagehub.serving import (
     raise_open_file_limit,
     requests_held,
 )
+from imagehub.startup_report import report_configuration
 from imagehub.storage import FileStore
 
 
@@ -66,7 +63,7 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
         return await keys.create("first sandbox key", "sandbox")
 
     # Migrate once here, before any worker starts, so workers never race on the schema.
-    created = with_keys(bootstrap)
+    created = with_keys(bootstrap, announce=False)  # report_configuration says where
     if created is not None:
         _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
     if workers is None:
@@ -77,6 +74,8 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     _print_capacity(f"http://{host}:{port}", workers, why, open_files, held, config.deployments)
     os.environ["IMAGEHUB_LOG_LEVEL"] = log_level
     os.environ["IMAGEHUB_WORKERS"] = str(workers)
+    configure_logging(log_level, settings.access_log, settings.log_format)
+    report_configuration(settings, host)
     if workers > 1:
         _prepare_workers(settings)
     trusted = settings.trusted_proxies
@@ -92,6 +91,7 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
         server_header=False,
         access_log=False,  # the hub writes its own JSON access line, with the request id
         backlog=min(65535, max(2048, held)),  # a burst of slow requests must not overflow accept
+        log_config=uvicorn_log_config(log_level, settings.log_format),
     )
 
 
@@ -149,58 +149,7 @@ def gc() -> None:
     click.echo(f"Removed {removed} expired file(s) from the image store.")
 
 
-@main.command()
-@click.argument("prompt")
-@click.option("--model", default=None, help="Model name; the hub's default when omitted.")
-@click.option("--n", "n", default=1, show_default=True, type=int)
-@click.option("--size", default=None)
-@click.option("--quality", default=None)
-@click.option("--style", default=None)
-@click.option(
-    "--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path)
-)
-@click.option("--base-url", default="http://127.0.0.1:8080", show_default=True, envvar="IMAGEHUB_BASE_URL")
-@click.option("--api-key", envvar="IMAGEHUB_API_KEY", required=True, help="Or set IMAGEHUB_API_KEY.")
-@click.option("--timeout", default=300.0, show_default=True, type=float)
-def generate(
-    prompt: str,
-    model: str | None,
-    n: int,
-    size: str | None,
-    quality: str | None,
-    style: str | None,
-    out_dir: Path,
-    base_url: str,
-    api_key: str,
-    timeout: float,
-) -> None:
-    """Generate images through a running hub and write them to --out."""
-    body: dict[str, Any] = {"prompt": prompt, "n": n, "response_format": "b64_json"}
-    for name, value in (("model", model), ("size", size), ("quality", quality), ("style", style)):
-        if value is not None:
-            body[name] = value
-    url = base_url.rstrip("/") + "/api/images/generations"
-    click.echo(f"Generating {n} image(s) with {model or 'the default model'} via {url} ...", err=True)
-    started = time.monotonic()
-    try:
-        response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"Could not reach the hub at {base_url}: {exc}") from None
-    if response.status_code != 200:
-        raise click.ClickException(_error_message(response))
-    payload = response.json()
-    click.echo(f"Generated in {time.monotonic() - started:.1f}s.", err=True)
-    ext = payload.get("output_format", "png")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    with click.progressbar(payload["data"], label="Writing", file=sys.stderr) as items:
-        written = []
-        for index, item in enumerate(items, start=1):
-            path = out_dir / f"imagehub-{stamp}-{os.getpid()}-{index}.{ext}"
-            path.write_bytes(base64.b64decode(item["b64_json"]))
-            written.append(path)
-    for path in written:
-        click.echo(str(path))
+main.add_command(generate)
 
 
 @main.group()
@@ -255,11 +204,3 @@ def models_pull(model_id: str, revision: str | None, variant: str | None) -> Non
         f'models = ["{name}"]\n'
         f'model_id = "{model_id}"' + (f'\nvariant = "{variant}"' if variant else "")
     )
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"HTTP {response.status_code}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}: {response.text[:200]}"

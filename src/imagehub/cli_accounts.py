@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
@@ -25,9 +26,23 @@ from imagehub.config import Settings
 T = TypeVar("T")
 
 
-def with_sessions(action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+def where(settings: Settings) -> str:
+    """Which database the command uses, without a password, so the operator can tell it is the hub's."""
+    if settings.database_url:
+        return "database " + make_url(settings.database_url).render_as_string(hide_password=True)
+    return f"data directory {settings.data_dir.resolve()} (IMAGEHUB_DATA_DIR)"
+
+
+def with_sessions(
+    action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]], announce: bool = True
+) -> T:
+    """Run `action` on the hub's database, found as `imagehub serve` finds it (said on stderr)."""
+    settings = Settings()
+    if announce:
+        click.echo(f"Using the {where(settings)}.", err=True)
+
     async def run() -> T:
-        engine = create_engine(Settings().effective_database_url)
+        engine = create_engine(settings.effective_database_url)
         try:
             await migrate(engine)
             return await action(sessionmaker(engine))
@@ -37,8 +52,8 @@ def with_sessions(action: Callable[[async_sessionmaker[AsyncSession]], Awaitable
     return asyncio.run(run())
 
 
-def with_keys(action: Callable[[KeyStore], Awaitable[T]]) -> T:
-    return with_sessions(lambda sessions: action(KeyStore(sessions)))
+def with_keys(action: Callable[[KeyStore], Awaitable[T]], announce: bool = True) -> T:
+    return with_sessions(lambda sessions: action(KeyStore(sessions)), announce)
 
 
 class OperatorInputError(click.ClickException):
@@ -78,11 +93,8 @@ def usd(micros: int | None) -> str:
     return "-" if micros is None else f"${Decimal(micros) / 1_000_000:,.6f}".rstrip("0").rstrip(".")
 
 
-def describe(key: KeyInfo) -> str:
-    state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+def _limits(key: KeyInfo) -> str:
     limits = []
-    if key.balance_micros is not None:
-        limits.append(f"balance {usd(key.balance_micros)}")
     if key.budget_micros is not None:
         limits.append(f"budget {usd(key.budget_micros)}/{key.budget_period}")
     if key.rpm_limit is not None:
@@ -93,6 +105,14 @@ def describe(key: KeyInfo) -> str:
         limits.append(f"n<={key.max_n}")
     if key.allowed_models:
         limits.append("models " + ",".join(key.allowed_models))
+    return "; ".join(limits)
+
+
+def describe(key: KeyInfo) -> str:
+    state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+    limits = [f"balance {usd(key.balance_micros)}"] if key.balance_micros is not None else []
+    if _limits(key):
+        limits.append(_limits(key))
     extra = f"  [{'; '.join(limits)}]" if limits else ""
     return f"{key.id}  {key.mode:<7}  {key.prefix}...  {state:<24}  {key.name}{extra}"
 
@@ -120,11 +140,45 @@ def keys_create(name: str, sandbox: bool, admin: bool) -> None:
 
 @keys.command("list")
 def keys_list() -> None:
-    found = with_keys(lambda store: store.list())
+    """Every key as a table: state, created, last used (to the minute), spend to date and limits."""
+
+    async def gather(sessions: async_sessionmaker[AsyncSession]) -> tuple[list[KeyInfo], dict[str, int]]:
+        everything = UsageQuery(
+            start=datetime(1970, 1, 1, tzinfo=UTC), end=datetime.now(UTC), group_by=("key",)
+        )
+        spend = {row["key_id"]: row["cost_micros"] for row in await usage_report(sessions, everything)}
+        return await KeyStore(sessions).list(), spend
+
+    found, spend = with_sessions(gather)
     if not found:
         click.echo("No keys yet. Create one with: imagehub keys create --name NAME [--sandbox]")
-    for key in found:
-        click.echo(describe(key))
+        return
+    headers = ["ID", "MODE", "PREFIX", "STATUS", "CREATED", "LAST USED", "SPEND", "BALANCE", "LIMITS", "NAME"]
+    rows = [
+        [
+            key.id,
+            key.mode,
+            f"{key.prefix}...",
+            f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active",
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never",
+            usd(spend.get(key.id, 0)),
+            usd(key.balance_micros),
+            _limits(key) or "-",
+            key.name,
+        ]
+        for key in found
+    ]
+    click.echo(table(headers, rows))
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns two spaces apart; the last column is not padded (no trailing blanks)."""
+    widths = [max(len(cells[i]) for cells in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False)), cells[-1]])
+        for cells in [headers, *rows]
+    )
 
 
 @keys.command("revoke")

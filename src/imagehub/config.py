@@ -7,6 +7,7 @@ image store both live under one data directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
         default=0.05, gt=0, description="Usage records of requests that hold no money are batched this long."
     )
     log_level: str = Field(default="info", description="Level of the hub's JSON logs on stderr.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line with level and logger; text: for a terminal."
+    )
     access_log: bool = Field(default=True, description="One JSON line per request (logger imagehub.access).")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body accepted.")
     max_upload_bytes: int = Field(
@@ -69,6 +73,11 @@ class Settings(BaseSettings):
         "each deployment's max_concurrent.",
     )
     mount_point: str = Field(default="/", description="Path AIGNE clients are told the hub is mounted at.")
+    cors_origins: str | None = Field(
+        default=None,
+        description="Comma-separated origins (https://app.example.com) whose browser apps may call the hub, "
+        "or * for any; unset: no CORS headers, so browsers allow same-origin calls only.",
+    )
     trusted_proxies: str | None = Field(
         default=None,
         description="Comma-separated proxy IPs whose X-Forwarded-* headers are honoured; unset trusts none.",

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from imagehub.accounts.models import ApiKey, CreditGrant
+
+log = logging.getLogger("imagehub.keys")
 
 Mode = Literal["live", "sandbox", "admin"]
 _PREFIXES: dict[str, str] = {"live": "ih-live-", "sandbox": "ih-sbx-", "admin": "ih-admin-"}
@@ -44,6 +47,7 @@ class KeyInfo:
     max_n: int | None = None
     rpm_limit: int | None = None
     concurrency_limit: int | None = None
+    last_used_at: datetime | None = None
 
     @property
     def sandbox(self) -> bool:
@@ -70,6 +74,7 @@ class KeyInfo:
             row.max_n,
             row.rpm_limit,
             row.concurrency_limit,
+            _aware(row.last_used_at),
         )
 
     def public(self) -> dict[str, object]:
@@ -88,7 +93,13 @@ class KeyInfo:
             "max_n": self.max_n,
             "rpm_limit": self.rpm_limit,
             "concurrency_limit": self.concurrency_limit,
+            "last_used_at": int(self.last_used_at.timestamp()) if self.last_used_at else None,
         }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands timezone-aware columns back naive; they were written in UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def hash_secret(secret: str) -> str:
@@ -110,6 +121,8 @@ class KeyStore:
     changed limit takes effect within that, in every process.
     """
 
+    TOUCH_EVERY = timedelta(minutes=1)  # last_used_at granularity: at most one write a minute per key
+
     def __init__(
         self, sessions: async_sessionmaker[Any], cache_seconds: float = 1.0, cache_size: int = 10_000
     ) -> None:
@@ -118,6 +131,7 @@ class KeyStore:
         self._cache_size = cache_size
         self._cache: dict[str, tuple[float, KeyInfo]] = {}
         self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
+        self._touching: set[asyncio.Task[None]] = set()
 
     async def create(self, name: str, mode: Mode) -> tuple[KeyInfo, str]:
         """Return the stored key and its secret; the secret is never retrievable again."""
@@ -225,4 +239,23 @@ class KeyStore:
             row = await session.scalar(select(ApiKey).where(ApiKey.secret_hash == digest))
         if row is None or not hmac.compare_digest(row.secret_hash, digest) or row.revoked_at is not None:
             return None
-        return KeyInfo.of(row)
+        key = KeyInfo.of(row)
+        now = datetime.now(UTC)
+        if key.last_used_at is None or now - key.last_used_at >= self.TOUCH_EVERY:
+            # Off the request's path: a slow or failed write must not delay or fail the request.
+            task = asyncio.ensure_future(self._touch(key.id, now))
+            self._touching.add(task)
+            task.add_done_callback(self._touching.discard)
+        return key
+
+    async def _touch(self, key_id: str, now: datetime) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    update(ApiKey)
+                    .where(ApiKey.id == key_id)
+                    .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - self.TOUCH_EVERY))
+                    .values(last_used_at=now)
+                )
+        except Exception as exc:  # best effort: the next lookup tries again
+            log.debug("could not record last use of %s: %r", key_id, exc)

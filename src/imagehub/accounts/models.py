@@ -27,6 +27,8 @@ class ApiKey(Base):
     mode: Mapped[str] = mapped_column(String(16))  # "live", "sandbox" or "admin"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Refreshed at most once a minute per key and process (KeyStore), so a request rarely writes it.
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Limits; NULL means "no limit".
     balance_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     budget_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.models import UsageRecord
 
-GroupBy = Literal["key", "model", "day"]
-GROUPS: tuple[GroupBy, ...] = ("key", "model", "day")
+GroupBy = Literal["key", "model", "day", "status"]
+GROUPS: tuple[GroupBy, ...] = ("key", "model", "day", "status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ async def usage_report(sessions: async_sessionmaker[AsyncSession], query: UsageQ
             "key": UsageRecord.key_id,
             "model": UsageRecord.model,
             "day": _day(session.get_bind().dialect.name),
+            "status": UsageRecord.status_code,  # HTTP status the request ended with
         }
         keys = [columns[name].label("key_id" if name == "key" else name) for name in query.group_by]
         statement = (

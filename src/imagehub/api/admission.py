@@ -7,6 +7,7 @@ from email.utils import formatdate
 
 from starlette.requests import Request
 
+from imagehub import logcontext
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import Permit, RateLimiter
 from imagehub.api.recorded import request_context
@@ -31,7 +32,9 @@ def public_base_url(request: Request) -> str:
 
 async def admit(request: Request, key: KeyInfo, body: ImageGenerationRequest) -> Permit:
     """A generating key within its rate and concurrency limits; the permit is the caller's to release."""
-    request_context(request).model = body.model or default_model(body)
+    context = request_context(request)
+    context.model = body.model or default_model(body)
+    logcontext.bind(key_id=key.id, model=context.model)
     if key.admin:
         raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
     limiter: RateLimiter = request.app.state.rate_limiter

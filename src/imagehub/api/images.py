@@ -85,6 +85,7 @@ async def generate_images(
     }
     headers = {
         "x-imagehub-provider": outcome.provider,
+        "x-imagehub-cost-micros": str(outcome.price_micros),
         **rate_limit_headers(permit.state),
         **alias_headers(request.app.state.catalog, body.model),
     }

@@ -1,7 +1,7 @@
 """Pure ASGI middleware (no per-request task or body copying, unlike BaseHTTPMiddleware).
 
-One layer does what every request needs: an id (`x-request-id`, also in the usage record),
-request metrics, and one structured JSON log line.
+One layer does what every request needs: an id (`x-request-id`, also in the usage record, and
+in every log line written while the request runs), request metrics, and one structured JSON log line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imagehub import metrics
+from imagehub import logcontext, metrics
 from imagehub.accounts.books import new_request_id
 
 access_log = logging.getLogger("imagehub.access")
@@ -39,6 +39,7 @@ class RequestObserver:
         state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status = 500
+        context_token = logcontext.start(request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -50,6 +51,7 @@ class RequestObserver:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            logcontext.end(context_token)
             elapsed = time.perf_counter() - started
             requests, latency = _series(_route_name(scope), status)
             requests.inc()

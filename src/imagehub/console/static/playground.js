@@ -1,0 +1,180 @@
+// The playground: a request form built from the catalog's capabilities (so only valid choices
+// can be made), generations and edits, and the results as a grid.
+import { call, clearErrors, el, showError, usd } from "./api.js";
+import { MaskPainter } from "./mask.js";
+import { remember } from "./gallery.js";
+
+let models = [];
+let me = null;
+let painter = null;
+let loadedFor = null;
+const $ = (id) => document.getElementById(id);
+
+function options(select, values, { blank = null, selected = null } = {}) {
+  select.replaceChildren();
+  if (blank !== null) select.append(el("option", { value: "", text: blank }));
+  for (const value of values) select.append(el("option", { value, text: value, selected: value === selected }));
+}
+
+function mode() { return $("gen-form").op.value; }
+function current() { return models.find((m) => m.id === $("f-model").value); }
+
+// What the form offers for a model, from the `imagehub` extension of /api/models: a field the
+// model does not take has no choices (null), so it is hidden.
+function capsOf(model) {
+  const hub = model.imagehub;
+  const takes = (field) => hub.fields.includes(field);
+  return {
+    sizes: hub.sizes, default_size: hub.default_size, max_n: hub.max_n, max_prompt_chars: hub.max_prompt_chars,
+    qualities: takes("quality") && hub.qualities.length ? hub.qualities : null, default_quality: hub.default_quality,
+    styles: takes("style") && hub.styles.length ? hub.styles : null, default_style: hub.default_style,
+    backgrounds: takes("background") && hub.backgrounds.length ? hub.backgrounds : null,
+    output_formats: takes("output_format") ? hub.output_formats : null,
+    seed: hub.seed, edits: hub.edits.edits_endpoint, mask: hub.edits.mask,
+  };
+}
+
+function fillModels() {
+  const editing = mode() === "edit";
+  const usable = models.filter((m) => !editing || capsOf(m).edits);
+  const previous = $("f-model").value;
+  options($("f-model"), usable.map((m) => m.id), { selected: usable.some((m) => m.id === previous) ? previous : null });
+  fillFields();
+}
+
+// Offer exactly what the selected model takes; hide what it does not.
+function fillFields() {
+  const model = current();
+  if (!model) return;
+  const caps = capsOf(model);
+  options($("f-size"), caps.sizes, { selected: caps.default_size });
+  options($("f-n"), Array.from({ length: caps.max_n }, (_, i) => String(i + 1)), { selected: "1" });
+  for (const [cap, id, fallback] of [["qualities", "f-quality", caps.default_quality], ["styles", "f-style", caps.default_style],
+    ["backgrounds", "f-background", null], ["output_formats", "f-output-format", null]]) {
+    const values = caps[cap];
+    document.querySelector(`[data-cap=${cap}]`).hidden = !values;
+    if (values) options($(id), values, { blank: `default${fallback ? ` (${fallback})` : ""}` });
+  }
+  document.querySelector("[data-cap=seed]").hidden = !caps.seed;
+  $("f-response-format").value = "url";
+  $("f-prompt").maxLength = caps.max_prompt_chars;
+  const editing = mode() === "edit";
+  $("mask-area").hidden = !editing || !caps.mask || !painter?.image;
+  $("gen-submit").textContent = editing ? "Edit" : "Generate";
+}
+
+function fields() {
+  const form = $("gen-form");
+  const body = { prompt: form.prompt.value, model: form.model.value, n: Number(form.n.value), size: form.size.value,
+    response_format: form.response_format.value };
+  for (const name of ["quality", "style", "background", "output_format"]) {
+    const input = form[name];
+    if (!input.closest(".field").hidden && input.value) body[name] = input.value;
+  }
+  if (!form.seed.closest(".field").hidden && form.seed.value !== "") body.seed = Number(form.seed.value);
+  return body;
+}
+
+// Tiles exist before the answer, so a streaming response can fill them with partial images:
+// `preview.partial(index, b64)` is the hook for the streaming issue; today only `completed` runs.
+export const preview = {
+  tiles: [],
+  begin(count) {
+    this.tiles = Array.from({ length: count }, () => el("figure", { class: "tile pending" }, el("div", { class: "spinner" })));
+    $("results").replaceChildren(el("div", { class: "image-grid" }, ...this.tiles));
+  },
+  partial(index, b64) {
+    const tile = this.tiles[index];
+    if (tile) tile.replaceChildren(el("img", { src: `data:image/png;base64,${b64}`, alt: "partial preview" }));
+  },
+  completed(index, item, request) {
+    const tile = this.tiles[index];
+    if (!tile) return;
+    const format = request.output_format || "png";
+    const src = item.url || `data:image/${format};base64,${item.b64_json}`;
+    const name = `${request.model}-${Date.now()}-${index + 1}.${format}`;
+    tile.className = "tile";
+    tile.replaceChildren(
+      el("img", { src, alt: request.prompt, loading: "lazy" }),
+      el("figcaption", {},
+        item.revised_prompt ? el("p", { class: "revised", text: `Revised prompt: ${item.revised_prompt}` }) : null,
+        el("a", { class: "button", href: src, download: name, text: "Download" })),
+    );
+  },
+};
+
+async function submit(event) {
+  event.preventDefault();
+  const form = $("gen-form");
+  clearErrors(form, $("gen-error"));
+  const body = fields();
+  const editing = mode() === "edit";
+  $("gen-submit").disabled = true;
+  $("gen-status").textContent = editing ? "Editing…" : "Generating…";
+  preview.begin(body.n);
+  const started = performance.now();
+  try {
+    let answer;
+    if (editing) {
+      const file = form.image.files[0];
+      if (!file) throw { param: "image", message: "Choose an image to edit." };
+      const data = new FormData();
+      for (const [name, value] of Object.entries(body)) data.append(name, String(value));
+      data.append("image", file, file.name);
+      const mask = capsOf(current()).mask && painter ? await painter.toBlob() : null;
+      if (mask) data.append("mask", mask, "mask.png");
+      answer = await call("POST", "/api/images/edits", { form: data });
+    } else {
+      answer = await call("POST", "/api/images/generations", { json: body });
+    }
+    const { data, headers } = answer;
+    data.data.forEach((item, index) => preview.completed(index, item, body));
+    const cost = headers.get("x-imagehub-cost-micros");
+    const sandbox = headers.get("x-imagehub-sandbox") === "true";
+    $("gen-status").textContent = `${data.data.length} image(s) in ${((performance.now() - started) / 1000).toFixed(1)}s · cost ${cost === null ? "-" : usd(Number(cost))}${sandbox ? " (sandbox)" : ""} · request ${headers.get("x-request-id") || ""}`;
+    $("gen-status").dataset.cost = cost ?? "";
+    if (me) remember(me.id, data.data, body, editing ? "edit" : "generate");
+  } catch (error) {
+    $("results").replaceChildren();
+    $("gen-status").textContent = "";
+    showError(form, $("gen-error"), error);
+  } finally {
+    $("gen-submit").disabled = false;
+  }
+}
+
+async function loadImage() {
+  const file = $("f-image").files[0];
+  if (!file) return;
+  const bitmap = await createImageBitmap(file);
+  painter.load(bitmap);
+  fillFields();
+}
+
+export function setup() {
+  const form = $("gen-form");
+  painter = new MaskPainter($("mask-canvas"), $("mask-brush"));
+  form.addEventListener("submit", submit);
+  $("f-model").addEventListener("change", fillFields);
+  form.querySelectorAll("input[name=op]").forEach((radio) => radio.addEventListener("change", () => {
+    $("edit-fields").hidden = mode() !== "edit";
+    fillModels();
+  }));
+  $("f-image").addEventListener("change", loadImage);
+  $("mask-clear").addEventListener("click", () => painter.clear());
+}
+
+export async function enter(key) {
+  me = key;
+  if (key.mode === "admin") {
+    $("gen-error").textContent = "Admin keys manage the hub and cannot generate: sign in with a sandbox or live key.";
+  }
+  if (models.length && loadedFor === key.id) return;
+  loadedFor = key.id;
+  try {
+    models = (await call("GET", "/api/models")).data.data;
+    fillModels();
+  } catch (error) {
+    showError($("gen-form"), $("gen-error"), error);
+  }
+}
