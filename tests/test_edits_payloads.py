@@ -174,7 +174,7 @@ EDIT_CASES: list[tuple[str, list[Part], dict[str, Any], str | None, str, tuple[s
     ),
     ("n not a number", [f(png())], {**GPT, "n": "two"}, "n", "invalid_type", ("integer",)),
     ("n too big", [f(png())], {**GPT, "n": "11"}, "n", "integer_above_max_value", ()),
-    ("stream", [f(png())], {**GPT, "stream": "true"}, "stream", "unsupported_parameter", ()),
+    ("stream not a boolean", [f(png())], {**GPT, "stream": "maybe"}, "stream", "invalid_type", ("boolean",)),
     ("size not listed", [f(png())], {**GPT, "size": "512x512"}, "size", "invalid_value", ()),
     (
         "input_fidelity on mini",
