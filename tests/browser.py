@@ -72,9 +72,14 @@ def requested_urls(driver: Any) -> list[str]:
 
 
 def wait_for(driver: Any, condition: Callable[[Any], T], timeout: float = 60) -> T:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    # A page that re-renders (a table after an update) replaces the elements a condition holds.
+    waiting = WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    return waiting.until(condition)
 
 
 def screenshot(driver: Any, name: str) -> Path:

@@ -97,7 +97,7 @@ class Hub:
         )
         # Generous: a local-engine hub imports torch and loads a pipeline before it answers, and
         # on a busy 2-core machine that alone has taken close to 30 s.
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited early:\n{self.log()}")

@@ -206,7 +206,7 @@ def test_serve_raises_the_open_file_limit_and_says_what_it_holds(tmp_path: Path)
         process.terminate()
         process.wait(10)
     text = "".join(lines)
-    assert f"imagehub: serving on http://127.0.0.1:{port} with 1 worker (auto: no REDIS_URL" in text
+    assert f"serving on http://127.0.0.1:{port} with 1 worker (auto: no REDIS_URL" in text
     assert "open-file limit" in text and "raised from 1,024" in text
     held = int(text.split("can hold ", 1)[1].split(" requests", 1)[0].replace(",", ""))
     assert held >= 1000, text

@@ -229,6 +229,11 @@ def test_admin_tops_up_a_key(browser: Any, console_hub: tuple[Hub, str, str]) ->
     wait_for(browser, lambda d: "$12.5" in by_css(d, "#key-dialog-title").text)
     screenshot(browser, "07-admin-top-up")
     by_css(browser, "#kd-close").click()
-    row = next(r for r in all_css(browser, "#keys-table tbody tr") if "console sandbox" in r.text)
-    assert row.find_element("css selector", ".balance").text == "$12.5"
+
+    def balance(driver: Any) -> str | None:
+        row = next((r for r in all_css(driver, "#keys-table tbody tr") if "console sandbox" in r.text), None)
+        text = row.find_element("css selector", ".balance").text if row is not None else None
+        return text if text == "$12.5" else None
+
+    assert wait_for(browser, balance) == "$12.5"
     screenshot(browser, "08-admin-keys")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterable
@@ -71,10 +72,10 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     else:
         why = "--workers"
     held = requests_held(open_files.now)
-    _print_capacity(f"http://{host}:{port}", workers, why, open_files, held, config.deployments)
     os.environ["IMAGEHUB_LOG_LEVEL"] = log_level
     os.environ["IMAGEHUB_WORKERS"] = str(workers)
     configure_logging(log_level, settings.access_log, settings.log_format)
+    _report_capacity(f"http://{host}:{port}", workers, why, open_files, held, config.deployments)
     report_configuration(settings, host)
     if workers > 1:
         _prepare_workers(settings)
@@ -95,20 +96,24 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     )
 
 
-def _print_capacity(
+def _report_capacity(
     url: str, workers: int, why: str, files: OpenFiles, held: int, deployments: Iterable[Deployment]
 ) -> None:
-    """Say what this hub can hold, so an operator never has to discover a cap under load."""
+    """Say what this hub can hold, so an operator never has to discover a cap under load.
+
+    Log lines like every other (JSON by default), said whatever `--log-level` is.
+    """
     raised = f"raised from {files.before:,}" if files.now > files.before else "the hard limit"
     cpus = cpu_count()
     advice = "" if workers >= cpus else f"; --workers {cpus} would use all {cpus} CPUs"
-    click.echo(
-        f"imagehub: serving on {url} with {workers} worker{'s' if workers > 1 else ''} ({why}{advice})\n"
-        f"imagehub: can hold {held * workers:,} requests in flight ({held:,} per worker: open-file limit "
-        f"{files.now:,}, {raised}; {DESCRIPTORS_PER_REQUEST} per request)\n"
-        f"imagehub: deployment limits per worker: {describe_limits(deployments, workers)}",
-        err=True,
+    log = logging.getLogger("imagehub.serve.capacity")
+    log.setLevel(logging.INFO)
+    log.info(f"serving on {url} with {workers} worker{'s' if workers > 1 else ''} ({why}{advice})")
+    log.info(
+        f"can hold {held * workers:,} requests in flight ({held:,} per worker: open-file limit "
+        f"{files.now:,}, {raised}; {DESCRIPTORS_PER_REQUEST} per request)"
     )
+    log.info(f"deployment limits per worker: {describe_limits(deployments, workers)}")
 
 
 def _prepare_workers(settings: Settings) -> None:
