@@ -233,7 +233,7 @@ def test_what_the_local_engine_refuses(
     if code is not None:
         assert error["code"] == code
     if param == "size":
-        assert "256 to 1024" in error["message"] and "multiples of 8" in error["message"]
+        assert "256 to 1024" in error["message"] and "multiple of 8" in error["message"]
 
 
 def test_concurrent_requests_each_get_their_own_images(local: LocalHub) -> None:
