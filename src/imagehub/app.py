@@ -32,14 +32,16 @@ from imagehub.generation import GenerationService
 from imagehub.inputs import InputLoader
 from imagehub.logs import configure_logging
 from imagehub.providers.registry import build_router
-from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
-from imagehub.storage.segments import bucket_seconds_for
+from imagehub.storage import ImageStore, UrlSigner, load_or_create_secret
+from imagehub.storage.factory import open_store
+from imagehub.storage.sweeping import SweepLock, sweep_expired, sweep_lock_for
 
 log = logging.getLogger("imagehub")
 
 
 async def _maintain_forever(
-    store: FileStore,
+    store: ImageStore,
+    sweep_lock: SweepLock,
     ledger: Ledger,
     writer: UsageWriter,
     idempotency: IdempotencyStore,
@@ -48,12 +50,13 @@ async def _maintain_forever(
 ) -> None:
     """Housekeeping so nothing grows without bound or stays stuck.
 
-    Expired images go; reservations left pending by a crashed process are released (their
-    requests never answered anyone); idempotency records older than 24 h are purged.
+    Expired images go (from a shared bucket, only on the hub holding the sweep lock);
+    reservations left pending by a crashed process are released (their requests never answered
+    anyone); idempotency records older than 24 h are purged.
     """
     while True:
         try:
-            removed = await asyncio.to_thread(store.sweep)
+            removed = await sweep_expired(store, sweep_lock) or 0
             recovered = await ledger.recover_stale(stale_after) + await writer.replay_orphans()
             purged = await idempotency.purge_expired()
             if removed or recovered or purged:
@@ -87,8 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.effective_database_url)
         await migrate(engine)
         sessions = sessionmaker(engine)
-        store = FileStore(settings.images_dir, bucket_seconds_for(settings.url_ttl_seconds))
-        signer = UrlSigner(load_or_create_secret(settings.secret_path))
+        store = open_store(settings)
+        signer = UrlSigner(
+            bytes.fromhex(settings.signing_secret)
+            if settings.signing_secret
+            else load_or_create_secret(settings.secret_path)
+        )
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
         router = build_router(config)
@@ -125,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maintenance = asyncio.create_task(
             _maintain_forever(
                 store,
+                sweep_lock_for(engine, settings.data_dir / "sweep.lock"),
                 ledger,
                 writer,
                 idempotency,
@@ -140,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await router.close()
-            store.close()
+            await store.close()
             await rate_limiter.close()
             await writer.close()
             await engine.dispose()

@@ -27,7 +27,7 @@ from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.routing import Router
 from imagehub.sources import request_sources
-from imagehub.storage import FileStore, StoredImage, UrlSigner
+from imagehub.storage import ImageStore, StoredImage, UrlSigner
 
 log = logging.getLogger("imagehub.generation")
 
@@ -37,10 +37,6 @@ UNPARSED_MODEL = "(unparsed)"
 #: What a request that ended because its client hung up is recorded with (nginx's status for it).
 CLIENT_CLOSED_STATUS = 499
 CLIENT_CLOSED_CODE = "client_disconnected"
-# Writing a small image to the page cache takes ~0.1-0.2 ms; handing it to a worker thread and
-# back cost ~1 ms of latency here (bench: url at c1 went from 343 to 516 req/s inline). Big
-# images still go to a thread, so the event loop is never blocked for long.
-INLINE_WRITE_BYTES = 256 * 1024
 
 
 def new_request_id() -> str:
@@ -87,7 +83,7 @@ class GenerationService:
         self,
         catalog: Catalog,
         router: Router,
-        store: FileStore,
+        store: ImageStore,
         signer: UrlSigner,
         url_ttl_seconds: int,
         ledger: Ledger,
@@ -159,7 +155,7 @@ class GenerationService:
             price = 0 if key.sandbox else self.prices.settle(job, result, quote, terms)
             echo = _echo(job, result, terms)
         except BaseException as error:
-            self._delete(stored)
+            await self._delete(stored)
             await self._release(reservation, error, provider=result.provider)
             raise
         await self._settle(reservation, stored, price, result, terms)
@@ -226,7 +222,7 @@ class GenerationService:
         done = await run_to_completion(settling)
         if not done.cancelled and done.error is None:
             return
-        self._delete(stored)
+        await self._delete(stored)
         if done.error is not None:
             await self._release(reservation, done.error, provider=result.provider)
             raise done.error
@@ -287,31 +283,29 @@ class GenerationService:
         if done.cancelled:
             raise asyncio.CancelledError
 
-    def _delete(self, stored: list[StoredImage]) -> None:
-        for item in stored:
-            self.store.delete(item.name)
+    async def _delete(self, stored: list[StoredImage]) -> None:
+        """Free what a failed request stored; never raises over the error that ended it."""
+        if not stored:
+            return
+        done = await run_to_completion(self.store.delete([item.name for item in stored]))
+        if done.error is not None:  # left for the sweeper, at its expiry
+            log.error("could not delete %d stored image(s): %r", len(stored), done.error)
 
     async def _store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
-        """Store every image or none: on any failure or cancel, files already written are removed."""
+        """Store every image or none: on any failure or cancel, images already stored are removed.
+
+        Each `put` itself leaves nothing behind when it fails or is cancelled (see storage/base.py);
+        a store that is down raises StoreUnavailable (503), which releases the reservation.
+        """
         expires = int(time.time()) + self.url_ttl_seconds
         stored: list[StoredImage] = []
         try:
             for image in images:
                 data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
-                if len(data) <= INLINE_WRITE_BYTES:
-                    stored.append(self.store.put(data, image.format, expires))
-                else:
-                    # Wait for the writing thread even when cancelled, so its file is not orphaned.
-                    writing = asyncio.to_thread(self.store.put, data, image.format, expires)
-                    done = await run_to_completion(writing)
-                    if done.value is not None:
-                        stored.append(done.value)
-                    if done.cancelled:
-                        raise asyncio.CancelledError
-                    done.result()
+                stored.append(await self.store.put(data, image.format, expires))
                 metrics.BYTES_STORED.inc(len(data))
         except BaseException:
-            self._delete(stored)
+            await self._delete(stored)
             raise
         return stored
 
@@ -320,7 +314,8 @@ class GenerationService:
     ) -> list[dict[str, str]]:
         items = []
         for image, item in zip(images, stored, strict=True):
-            entry = {"url": f"{base_url}{FILES_PATH}{item.name}?{self.signer.query(item.name, item.expires)}"}
+            query = self.signer.query(item.name, item.expires)
+            entry = {"url": item.url or f"{base_url}{FILES_PATH}{item.name}?{query}"}
             if image.revised_prompt is not None:
                 entry["revised_prompt"] = image.revised_prompt
             items.append(entry)
