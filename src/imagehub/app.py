@@ -12,7 +12,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from imagehub import __version__
+from imagehub import __version__, metrics
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
 from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
@@ -57,6 +57,7 @@ async def _maintain_forever(
     while True:
         try:
             removed = await sweep_expired(store, sweep_lock) or 0
+            metrics.SWEPT.inc(removed)
             recovered = await ledger.recover_stale(stale_after) + await writer.replay_orphans()
             purged = await idempotency.purge_expired()
             if removed or recovered or purged:

@@ -28,6 +28,8 @@ def open_store(settings: Settings) -> ImageStore:
             timeout_seconds=settings.store_timeout_seconds,
             image_urls=settings.image_urls,
             cdn_base_url=settings.image_base_url,
+            # As for segments: a sixtieth of the URL lifetime, 1 s to 1 min.
+            sweep_grace_seconds=bucket_seconds_for(settings.url_ttl_seconds),
         )
     if url and not url.startswith("file://"):
         raise ValueError(f"IMAGEHUB_STORE_URL {url!r}: expected s3://BUCKET/PREFIX or file:///PATH")
@@ -35,4 +37,3 @@ def open_store(settings: Settings) -> ImageStore:
         raise ValueError("IMAGEHUB_IMAGE_URLS=presigned and IMAGEHUB_IMAGE_BASE_URL need an s3:// store")
     root = Path(urlsplit(url).path) if url else settings.images_dir
     return LocalStore(FileStore(root, bucket_seconds_for(settings.url_ttl_seconds)))
-
