@@ -92,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(engine)
         sessions = sessionmaker(engine)
         store = open_store(settings)
+        if store.shared and not settings.signing_secret and settings.image_urls == "hub":
+            log.warning(
+                "the image store is shared but IMAGEHUB_SIGNING_SECRET is unset: other hubs will refuse "
+                "this hub's image URLs unless they share its data directory's secret.key"
+            )
         signer = UrlSigner(
             bytes.fromhex(settings.signing_secret)
             if settings.signing_secret

@@ -153,9 +153,10 @@ class S3ImageStore:
         import obstore
 
         cutoff = (time.time() if now is None else now) - self.sweep_grace
-        expired: list[str] = []
+        removed = 0
         prefix = f"{self.prefix}/" if self.prefix else ""
         async for chunk in obstore.list(self._store, prefix or None, chunk_size=_DELETE_BATCH):
+            expired: list[str] = []
             live_seen = False
             for meta in chunk:
                 match = _NAME.match(meta["path"][len(prefix) :])
@@ -165,12 +166,12 @@ class S3ImageStore:
                     live_seen = True
                     break
                 expired.append(meta["path"])
+            if expired:  # one page at a time: a backlog of millions is never held in memory
+                await self._bounded(obstore.delete_async(self._store, expired), "sweep")
+                removed += len(expired)
             if live_seen:
                 break
-        for start in range(0, len(expired), _DELETE_BATCH):
-            batch = expired[start : start + _DELETE_BATCH]
-            await self._bounded(obstore.delete_async(self._store, batch), "sweep")
-        return len(expired)
+        return removed
 
     async def check(self) -> str | None:
         """A HEAD of a key that need not exist: an answer either way means reachable and authorised."""
