@@ -152,3 +152,26 @@ def test_one_sweeper_at_a_time(s3: S3Server, tmp_path: Path) -> None:
         finally:
             a.stop()
             b.stop()
+
+
+def test_hubs_starting_at_once_on_an_empty_database_all_come_up(tmp_path: Path) -> None:
+    """N containers started together: schema upgrades take turns instead of colliding."""
+    import os
+    import subprocess
+    import sys
+
+    with fresh_postgres_database() as database_url:
+        env = {**os.environ, "IMAGEHUB_DATABASE_URL": database_url}
+        starting = [
+            subprocess.Popen(
+                [sys.executable, "-m", "imagehub", "keys", "list"],
+                env={**env, "IMAGEHUB_DATA_DIR": str(tmp_path / str(index))},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(4)
+        ]
+        for process in starting:
+            _, errors = process.communicate(timeout=120)
+            assert process.returncode == 0, errors
