@@ -1,11 +1,12 @@
 """A fast fake OpenAI images upstream for benchmarks: one precomputed ~64 KB base64 PNG answer.
 
 Deliberately minimal (no recording, no faults) so that it is never the bottleneck.
-Run: python bench/upstream.py PORT
+Run: python bench/upstream.py PORT [DELAY_SECONDS]   (a delay stands in for a slow image model)
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import random
@@ -30,12 +31,14 @@ def make_png(target_b64_bytes: int = 64 * 1024) -> bytes:
         side += 8
 
 
-def build_app() -> web.Application:
+def build_app(delay: float = 0.0) -> web.Application:
     b64 = base64.b64encode(make_png()).decode("ascii")
     body = orjson.dumps({"created": int(time.time()), "data": [{"b64_json": b64}]})
 
     async def generations(request: web.Request) -> web.Response:
         await request.read()
+        if delay:
+            await asyncio.sleep(delay)
         return web.Response(body=body, content_type="application/json")
 
     app = web.Application()
@@ -44,4 +47,4 @@ def build_app() -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(build_app(), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    web.run_app(build_app(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
