@@ -125,7 +125,11 @@ def main() -> None:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:  # a hub still draining requests stuck on a slow store
+                process.kill()
+                process.wait(10)
         if moto is not None:
             moto.stop()
     print(f"\nstore: {args.store}; slow upstream answers after {args.delay} s")

@@ -2,11 +2,13 @@
 
 The workload is what `response_format=url` does per image: PUT a ~48 KB PNG, GET it back (as a
 hub serving its URL would), and finally DELETE the lot in batches, 16 at a time. Each client runs
-in its own process against the same moto server on loopback, so the client's CPU per operation
-(what a hub pays, measured with the process's own CPU clock) is measured apart from the server's.
-moto is slow, so req/s here is mostly moto's; the CPU column is the client's.
+in its own process against the same server on loopback, so the client's CPU per operation (what a
+hub pays, measured with the process's own CPU clock, all its threads) is measured apart from the
+server's: bench/s3_upstream.py (fast, in memory) by default, or moto (`--server moto`, slow, so
+req/s there is moto's).
 
-    .venv/bin/python bench/s3_clients.py --n 1500 --rounds 2
+    .venv/bin/pip install 'aiobotocore>=3.10,<4'   # only for this comparison
+    .venv/bin/python bench/s3_clients.py --n 2000 --rounds 2
 """
 
 from __future__ import annotations
@@ -125,16 +127,25 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--worker", choices=sorted(CLIENTS))
+    parser.add_argument("--server", choices=["fake", "moto"], default="fake")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(asyncio.run(_worker(args.worker, args.n, args.concurrency))))
         return
 
+    from tests.hub import free_port
     from tests.s3_server import S3Server
 
-    server = S3Server().start()
-    try:
+    server = S3Server()
+    fake: subprocess.Popen[bytes] | None = None
+    if args.server == "moto":
+        server.start()
         server.create_bucket(BUCKET)
+    else:
+        server.port = free_port()
+        fake = subprocess.Popen([sys.executable, str(ROOT / "bench" / "s3_upstream.py"), str(server.port)])
+        time.sleep(1.5)
+    try:
         env = {**os.environ, **server.client_env(), "BENCH_ENDPOINT": server.url}
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in CLIENTS}
         for _ in range(args.rounds):
@@ -159,6 +170,9 @@ def main() -> None:
                 rows[name].append(json.loads(out))
     finally:
         server.stop()
+        if fake is not None:
+            fake.terminate()
+            fake.wait(10)
     columns = list(rows["obstore"][0])
     print(f"\n{'client':<14}" + "".join(f"{column:>22}" for column in columns))
     for name, runs in rows.items():

@@ -18,7 +18,7 @@ EMPTY_LIST = (
     b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>false</IsTruncated>'
     b"<KeyCount>0</KeyCount></ListBucketResult>"
 )
-DELETED = b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult></DeleteResult>'
+_KEY = re.compile(rb"<Key>([^<]*)</Key>")
 
 
 def build_app() -> web.Application:
@@ -30,8 +30,12 @@ def build_app() -> web.Application:
             objects[key] = (await request.read(), request.headers.get("Content-Type", "application/octet-stream"))
             return web.Response(headers={"ETag": '"0"'})
         if request.method == "POST" and "delete" in request.query:
-            await request.read()
-            return web.Response(body=DELETED, content_type="application/xml")
+            keys = _KEY.findall(await request.read())
+            for name in keys:
+                objects.pop(f"{key}/{name.decode()}", None)
+            deleted = b"".join(b"<Deleted><Key>" + name + b"</Key></Deleted>" for name in keys)
+            body = b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult>' + deleted + b"</DeleteResult>"
+            return web.Response(body=body, content_type="application/xml")
         if request.method == "DELETE":
             objects.pop(key, None)
             return web.Response(status=204)
