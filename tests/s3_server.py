@@ -92,6 +92,22 @@ class S3Server:
         response = httpx.put(f"{self.url}/{bucket}", timeout=10)
         assert response.status_code == 200, response.text
 
+    def make_public(self, bucket: str) -> None:
+        """A bucket policy letting anyone GET its objects (what a CDN origin bucket often has)."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+        response = httpx.put(f"{self.url}/{bucket}?policy", json=policy, timeout=10)
+        assert response.status_code in {200, 204}, response.text
+
     def keys(self, bucket: str) -> list[str]:
         """Every key in the bucket (moto's listing needs no signature)."""
         response = httpx.get(f"{self.url}/{bucket}?list-type=2", timeout=10)
@@ -107,7 +123,9 @@ class FaultyS3:
 
     The outside world misbehaving, on loopback: `puts_allowed = 1` lets one upload through and
     fails the rest with 500 (a store failing halfway through a request); `stall = True` accepts
-    every request and never answers (a store that is slow past any timeout).
+    every request and never answers (a store that is slow past any timeout); `put_delay` holds
+    each upload that long before passing it on. `log` records (method, path, status) of each
+    request answered.
     """
 
     def __init__(self, upstream: S3Server) -> None:
@@ -115,6 +133,8 @@ class FaultyS3:
         self.port = free_port()
         self.puts_allowed: int | None = None
         self.stall = False
+        self.put_delay = 0.0
+        self.log: list[tuple[str, str, int]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
@@ -134,6 +154,8 @@ class FaultyS3:
             if self.puts_allowed <= 0:
                 return web.Response(status=500, text="<Error><Code>InternalError</Code></Error>")
             self.puts_allowed -= 1
+        if request.method == "PUT" and self.put_delay:
+            await asyncio.sleep(self.put_delay)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         async with (
             aiohttp.ClientSession(auto_decompress=False) as session,
@@ -143,6 +165,7 @@ class FaultyS3:
         ):
             data = await answer.read()
             out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+            self.log.append((request.method, request.path_qs, answer.status))
             return web.Response(status=answer.status, body=data, headers=out)
 
     def start(self) -> FaultyS3:

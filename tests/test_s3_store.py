@@ -250,3 +250,65 @@ def test_a_stalled_store_is_503_and_readyz_says_so(s3: S3Server, faulty: FaultyS
     finally:
         faulty.stall = False
         hub.stop()
+
+
+def test_a_client_that_hangs_up_mid_upload_leaves_nothing(
+    s3: S3Server, faulty: FaultyS3, tmp_path: Path
+) -> None:
+    """The upload is let finish (nothing else knows its name), then deleted: no orphan object."""
+    bucket = _bucket(s3)
+    env = faulty.hub_env(bucket)
+    hub = Hub(tmp_path / "data", env=env).start()
+    try:
+        key = create_key(tmp_path / "data", "hangup", sandbox=True, env=env)
+        faulty.put_delay = 2.0
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(
+                f"{hub.url}/api/images/generations",
+                json={"prompt": "gone before it is stored", "size": "256x256"},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=0.8,  # hangs up while the hub is uploading
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(entry[0] in {"DELETE", "POST"} for entry in faulty.log):
+            time.sleep(0.1)
+        puts = [path for method, path, status in faulty.log if method == "PUT" and status == 200]
+        assert len(puts) == 1, faulty.log
+        deletes = [entry for entry in faulty.log if entry[0] in {"DELETE", "POST"}]
+        assert deletes and deletes[0][2] in {200, 204}, faulty.log
+        assert s3.keys(bucket) == [], "the finished upload was deleted again"
+    finally:
+        faulty.put_delay = 0.0
+        hub.stop()
+
+
+def test_a_cdn_base_url_names_the_object_under_it(s3: S3Server, tmp_path: Path) -> None:
+    bucket = _bucket(s3)
+    s3.make_public(bucket)  # anyone may GET its objects, as through a CDN in front of it
+    base = f"{s3.url}/{bucket}"
+    env = {**s3.hub_env(bucket), "IMAGEHUB_IMAGE_BASE_URL": f"{base}/"}
+    hub = Hub(tmp_path / "data", env=env).start()
+    try:
+        key = create_key(tmp_path / "data", "cdn", sandbox=True, env=env)
+        result = _sdk(hub, key).images.generate(prompt="via the CDN", size="256x256")
+        assert result.data is not None
+        url = result.data[0].url or ""
+        assert url.startswith(f"{base}/images/") and "?" not in url
+        image = httpx.get(url)
+        assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    finally:
+        hub.stop()
+
+
+def test_with_sqlite_the_sweep_lock_is_a_file_lock(tmp_path: Path) -> None:
+    from imagehub.storage.sweeping import FileSweepLock
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        first, second = FileSweepLock(tmp_path / "sweep.lock"), FileSweepLock(tmp_path / "sweep.lock")
+        async with first.hold() as held, second.hold() as also:
+            pass
+        async with second.hold() as after:
+            pass
+        return held, also, after
+
+    assert asyncio.run(scenario()) == (True, False, True)

@@ -16,7 +16,12 @@ def open_store(settings: Settings) -> ImageStore:
     """`s3://BUCKET/PREFIX` for a bucket every hub shares; unset or `file://PATH` for local disk."""
     url = settings.store_url
     if url and url.startswith("s3://"):
-        from imagehub.storage.s3 import S3ImageStore
+        try:
+            from imagehub.storage.s3 import S3ImageStore
+        except ImportError as error:  # pragma: no cover - every tested install has the extra
+            raise RuntimeError(
+                "IMAGEHUB_STORE_URL=s3://… needs the s3 extra: pip install 'imagehub[s3]'"
+            ) from error
 
         parts = urlsplit(url)
         if not parts.netloc:

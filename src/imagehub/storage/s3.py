@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import obstore
+from obstore.exceptions import BaseError, NotFoundError
+from obstore.store import S3Store
+
 from imagehub.accounts.completion import run_to_completion
 from imagehub.storage.base import CONTENT_TYPES, ImageMissing, StoredImage, StoreUnavailable
 
@@ -33,6 +37,8 @@ _NAME = re.compile(
     r"^(?P<expires>\d{10})-[A-Za-z0-9_-]{22}-(?P<length>[0-9a-f]{1,10})\.(?P<ext>png|jpeg|webp)$"
 )
 _DELETE_BATCH = 1000
+#: obstore raises Python's FileNotFoundError for a missing object (its NotFoundError elsewhere).
+_MISSING = (FileNotFoundError, NotFoundError)
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 
 
@@ -54,11 +60,6 @@ class S3ImageStore:
     ) -> None:
         """`sweep_grace_seconds`: objects outlive their URLs by this long, so a hub whose clock runs
         a little behind the sweeper's never signs for, or serves, an object that is already gone."""
-        try:
-            from obstore.store import S3Store
-        except ImportError as error:  # pragma: no cover - the extra is part of every install we test
-            message = "IMAGEHUB_STORE_URL=s3://… needs the s3 extra: pip install 'imagehub[s3]'"
-            raise RuntimeError(message) from error
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.timeout = timeout_seconds
@@ -91,8 +92,6 @@ class S3ImageStore:
 
     async def put(self, data: bytes, ext: str, expires: int) -> StoredImage:
         """Upload; a cancel waits for the upload to end and then deletes it (nobody has its name)."""
-        import obstore
-
         name = f"{expires:010d}-{secrets.token_urlsafe(16)}-{len(data):x}.{ext}"
         uploading = obstore.put_async(
             self._store,
@@ -102,13 +101,17 @@ class S3ImageStore:
             use_multipart=False,
         )
         done = await run_to_completion(self._bounded(uploading, "store"))
-        if done.error is not None or done.cancelled:
-            # A timed-out PUT may still land, and a cancelled one did. Delete it either way, without
-            # making the caller wait on a store that is slow (the sweeper is the backstop).
+        if done.cancelled:
+            if done.error is None:  # uploaded for a client that is gone: delete it before ending
+                await run_to_completion(self.delete([name]))
+            else:
+                self._forget_later([name])
+            raise asyncio.CancelledError
+        if done.error is not None:
+            # A timed-out PUT may still land: delete it, without making the client wait on a store
+            # that is failing (the sweeper is the backstop).
             self._forget_later([name])
-            if done.cancelled:
-                raise asyncio.CancelledError
-            raise done.error  # type: ignore[misc]
+            raise done.error
         return StoredImage(name, expires, await self._direct_url(name, expires))
 
     async def _direct_url(self, name: str, expires: int) -> str | None:
@@ -116,22 +119,17 @@ class S3ImageStore:
             return f"{self.cdn_base_url}/{self.key(name)}"
         if self.image_urls != "presigned":
             return None
-        import obstore
-
         lifetime = min(max(1, expires - int(time.time())), _MAX_PRESIGN_SECONDS)
         return await obstore.sign_async(self._store, "GET", self.key(name), timedelta(seconds=lifetime))
 
     async def delete(self, names: list[str]) -> None:
         """Best effort: what cannot be deleted now is swept once it expires."""
-        import obstore
-        from obstore.exceptions import NotFoundError
-
         if not names:
             return
         keys = [self.key(name) for name in names]
         try:
             await self._bounded(obstore.delete_async(self._store, keys), "delete")
-        except (StoreUnavailable, FileNotFoundError, NotFoundError):
+        except (StoreUnavailable, *_MISSING):
             log.warning("could not delete %d image(s) now; the sweeper will", len(names))
 
     def _forget_later(self, names: list[str]) -> None:
@@ -150,8 +148,6 @@ class S3ImageStore:
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete every object whose URL expired over the grace ago; the listing is oldest first."""
-        import obstore
-
         cutoff = (time.time() if now is None else now) - self.sweep_grace
         removed = 0
         prefix = f"{self.prefix}/" if self.prefix else ""
@@ -175,12 +171,9 @@ class S3ImageStore:
 
     async def check(self) -> str | None:
         """A HEAD of a key that need not exist: an answer either way means reachable and authorised."""
-        import obstore
-        from obstore.exceptions import NotFoundError
-
         try:
             await self._bounded(obstore.head_async(self._store, self.key(".readyz")), "check")
-        except (FileNotFoundError, NotFoundError):
+        except _MISSING:
             return None
         except StoreUnavailable as error:
             return f"unreachable ({type(error.__cause__).__name__})"
@@ -193,13 +186,11 @@ class S3ImageStore:
     async def _bounded(self, work: Awaitable[T], what: str) -> T:
         """The call, or StoreUnavailable once the store fails or takes longer than the timeout.
 
-        NotFoundError passes through: it is an answer, not a failure.
+        A missing object passes through: it is an answer, not a failure.
         """
-        from obstore.exceptions import BaseError, NotFoundError
-
         try:
             return await asyncio.wait_for(work, self.timeout)
-        except (FileNotFoundError, NotFoundError):
+        except _MISSING:
             raise  # an answer: the store is up, the object is not there
         except (BaseError, TimeoutError, OSError) as error:
             log.warning("image store %s failed: %s", what, type(error).__name__)
@@ -215,13 +206,10 @@ class S3Image:
 
     async def open(self, start: int, size: int) -> S3Range:
         """One ranged GET; its body is read afterwards, so a 404 is known before answering."""
-        import obstore
-        from obstore.exceptions import NotFoundError
-
         getting = obstore.get_async(self.store._store, self.key, options={"range": (start, start + size)})
         try:
             result = await self.store._bounded(getting, "get")
-        except (FileNotFoundError, NotFoundError):
+        except _MISSING:
             raise ImageMissing from None
         return S3Range(self.store, result)
 
@@ -229,7 +217,7 @@ class S3Image:
 @dataclass(slots=True)
 class S3Range:
     store: S3ImageStore
-    result: Any  # obstore.GetResult
+    result: obstore.GetResult
 
     async def read(self) -> bytes:
         return bytes(await self.store._bounded(self.result.bytes_async(), "read"))
