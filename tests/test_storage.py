@@ -195,12 +195,13 @@ def test_files_from_earlier_versions_are_served_and_swept(tmp_path: Path) -> Non
     store = FileStore(tmp_path)
     shard = tmp_path / "hh"
     shard.mkdir()
-    live = f"{NOW + 600}-hhp_R0EwK3g_roKXXhjkuA.png"
-    dead = f"{NOW - 1}-hhq_R0EwK3g_roKXXhjkuA.png"
+    now = int(time.time())  # not the module's NOW: on a busy machine the suite outlives 600 s
+    live = f"{now + 600}-hhp_R0EwK3g_roKXXhjkuA.png"
+    dead = f"{now - 1}-hhq_R0EwK3g_roKXXhjkuA.png"
     (shard / live).write_bytes(b"live")
     (shard / dead).write_bytes(b"dead")
     (shard / ".tmp-stale").write_bytes(b"")
-    os.utime(shard / ".tmp-stale", (NOW - 7200, NOW - 7200))
+    os.utime(shard / ".tmp-stale", (now - 7200, now - 7200))
     found = store.locate(live)
     assert found is not None and found.read() == b"live"
     assert store.sweep() == 2
