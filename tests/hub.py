@@ -92,7 +92,9 @@ class Hub:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + 30
+        # Generous: a hub with a local engine imports torch and draws a warm-up image before it
+        # answers, which took over 30 s while other suites loaded this 2-core machine.
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited early:\n{self.log()}")
