@@ -19,6 +19,7 @@ from imagehub.catalog import load_catalog
 from imagehub.cli_accounts import keys, usage, with_keys
 from imagehub.config import Settings
 from imagehub.deployments import ConfigError, Deployment, load_config
+from imagehub.engine.cli import engine
 from imagehub.serving import (
     DESCRIPTORS_PER_REQUEST,
     OpenFiles,
@@ -140,6 +141,7 @@ def _print_first_key(secret: str, base_url: str) -> None:
 
 main.add_command(keys)
 main.add_command(usage)
+main.add_command(engine)
 
 
 @main.command()
