@@ -41,7 +41,9 @@ class OpenAIStreamer:
         self._parse_error = parse_error
         self._timeout = httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds))
         self._limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+            # 0 is "no cap" here as for the aiohttp pool; to httpx it would mean no connection at all.
+            max_connections=max_connections or None,
+            max_keepalive_connections=max_connections or None,
         )
         self._http: httpx.AsyncClient | None = None
 
