@@ -329,7 +329,7 @@ async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[Strea
 
 
 def _load_rank(route: Route) -> tuple[bool, float]:
-    report = getattr(route.provider, "load", None)
+    report = getattr(route.provider, "current_load", None)
     load: Load = report() if report is not None else Load(healthy=True, queue=0.0)
     return (not load.healthy, load.queue)
 

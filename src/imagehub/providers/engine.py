@@ -34,7 +34,7 @@ class EngineProvider(OpenAIProvider):
         self._generations_url = URL(f"{self._base}/images/generations")
         self.monitor = EngineMonitor(deployment.name, deployment.url, deployment.poll_seconds)
 
-    def load(self) -> Load:
+    def current_load(self) -> Load:
         return self.monitor.load()
 
     def _fields(self, job: ImageJob) -> dict[str, Any]:
