@@ -79,7 +79,9 @@ def application(deployment: Deployment, options: ReplicaOptions) -> Any:
         max_ongoing_requests=deployment.queue_size + deployment.max_batch,
         **scaling,
     )
-    return replica.bind(deployment.model_dump(mode="json"))
+    # What the operator set (plus the resolved model): defaults of other providers' fields stay out.
+    fields = {**deployment.model_dump(mode="json", exclude_unset=True), "models": list(deployment.models)}
+    return replica.bind(fields)
 
 
 def build_app(args: dict[str, str]) -> Any:
