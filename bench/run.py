@@ -82,12 +82,21 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(wrk: str, url: str, key: str, body: dict[str, object], connections: int, seconds: int) -> Result:
+def run_wrk(
+    wrk: str,
+    url: str,
+    key: str,
+    body: dict[str, object],
+    connections: int,
+    seconds: int,
+    timeout_s: int = 2,
+) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(key=key, body=json.dumps(body)))
     threads = min(2, connections)
+    flags = [f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s", "--latency"]
     output = subprocess.run(
-        [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+        [wrk, *flags, "-s", script.name, url],
         capture_output=True,
         text=True,
         check=True,

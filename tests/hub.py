@@ -106,6 +106,7 @@ class Hub:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.stop()  # nobody else holds it: a hub that never came up must not outlive the test
         raise RuntimeError(f"hub did not start:\n{self.log()}")
 
     def log(self) -> str:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from imagehub import __version__
+from imagehub import __version__, metrics
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
 from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
@@ -36,14 +36,16 @@ from imagehub.inputs import InputLoader
 from imagehub.logs import configure_logging
 from imagehub.providers.registry import build_router
 from imagehub.serving import raise_open_file_limit
-from imagehub.storage import FileStore, UrlSigner, load_or_create_secret
-from imagehub.storage.segments import bucket_seconds_for
+from imagehub.storage import ImageStore, UrlSigner, load_or_create_secret
+from imagehub.storage.factory import open_store
+from imagehub.storage.sweeping import SweepLock, sweep_expired, sweep_lock_for
 
 log = logging.getLogger("imagehub")
 
 
 async def _maintain_forever(
-    store: FileStore,
+    store: ImageStore,
+    sweep_lock: SweepLock,
     ledger: Ledger,
     writer: UsageWriter,
     idempotency: IdempotencyStore,
@@ -52,12 +54,14 @@ async def _maintain_forever(
 ) -> None:
     """Housekeeping so nothing grows without bound or stays stuck.
 
-    Expired images go; reservations left pending by a crashed process are released (their
-    requests never answered anyone); idempotency records older than 24 h are purged.
+    Expired images go (from a shared bucket, only on the hub holding the sweep lock);
+    reservations left pending by a crashed process are released (their requests never answered
+    anyone); idempotency records older than 24 h are purged.
     """
     while True:
         try:
-            removed = await asyncio.to_thread(store.sweep)
+            removed = await sweep_expired(store, sweep_lock) or 0
+            metrics.SWEPT.inc(removed)
             recovered = await ledger.recover_stale(stale_after) + await writer.replay_orphans()
             purged = await idempotency.purge_expired()
             if removed or recovered or purged:
@@ -104,8 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.effective_database_url)
         await migrate(engine)
         sessions = sessionmaker(engine)
-        store = FileStore(settings.images_dir, bucket_seconds_for(settings.url_ttl_seconds))
-        signer = UrlSigner(load_or_create_secret(settings.secret_path))
+        store = open_store(settings)
+        if store.shared and not settings.signing_secret and settings.image_urls == "hub":
+            log.warning(
+                "the image store is shared but IMAGEHUB_SIGNING_SECRET is unset: other hubs will refuse "
+                "this hub's image URLs unless they share its data directory's secret.key"
+            )
+        signer = UrlSigner(
+            bytes.fromhex(settings.signing_secret)
+            if settings.signing_secret
+            else load_or_create_secret(settings.secret_path)
+        )
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
         router = build_router(config, workers=settings.workers)
@@ -142,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maintenance = asyncio.create_task(
             _maintain_forever(
                 store,
+                sweep_lock_for(engine, settings.data_dir / "sweep.lock"),
                 ledger,
                 writer,
                 idempotency,
@@ -157,7 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await router.close()
-            store.close()
+            await store.close()
             await rate_limiter.close()
             await writer.close()
             await engine.dispose()

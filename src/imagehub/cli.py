@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -26,7 +27,6 @@ from imagehub.serving import (
     requests_held,
 )
 from imagehub.startup_report import report_configuration
-from imagehub.storage import FileStore
 
 
 @click.group()
@@ -150,8 +150,26 @@ main.add_command(usage)
 @main.command()
 def gc() -> None:
     """Delete expired images from the store now (the server also sweeps on its own)."""
-    removed = FileStore(Settings().images_dir).sweep()
-    click.echo(f"Removed {removed} expired file(s) from the image store.")
+    removed = asyncio.run(_sweep_now(Settings()))
+    if removed is None:
+        click.echo("Another hub is sweeping the shared image store right now; nothing done.")
+    else:
+        click.echo(f"Removed {removed} expired file(s) from the image store.")
+
+
+async def _sweep_now(settings: Settings) -> int | None:
+    """One sweep, under the same lock as the hubs' own sweepers when the store is shared."""
+    from imagehub.accounts.db import create_engine
+    from imagehub.storage.factory import open_store
+    from imagehub.storage.sweeping import sweep_expired, sweep_lock_for
+
+    store = open_store(settings)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        return await sweep_expired(store, sweep_lock_for(engine, settings.data_dir / "sweep.lock"))
+    finally:
+        await store.close()
+        await engine.dispose()
 
 
 main.add_command(generate)

@@ -34,6 +34,32 @@ class Settings(BaseSettings):
         description="Base URL clients reach the hub at, e.g. https://images.example.com. "
         "When unset, image URLs are built from the request's own scheme and Host.",
     )
+    store_url: str | None = Field(
+        default=None,
+        description="Where images are stored: unset (the segment store under data_dir), file:///PATH, or "
+        "s3://BUCKET/PREFIX, a bucket every hub shares (credentials and region: the standard AWS variables).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="An S3-compatible endpoint (MinIO, R2, GCS interop); unset: AWS S3."
+    )
+    store_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Most time one store call may take; past it a url request is a 503."
+    )
+    image_urls: Literal["hub", "presigned"] = Field(
+        default="hub",
+        description="hub: the hub signs and serves image URLs; presigned: the bucket's own presigned GET "
+        "URLs (s3:// only), so image bytes never pass through a hub.",
+    )
+    image_base_url: str | None = Field(
+        default=None,
+        description="A CDN (or public bucket) URL in front of the s3:// store: image URLs become "
+        "<base>/<key>, unsigned, and the objects go at expiry.",
+    )
+    signing_secret: str | None = Field(
+        default=None,
+        description="Hex secret for image URL signatures; set the same on every hub that shares a store "
+        "(unset: secret.key in data_dir, created once).",
+    )
     url_ttl_seconds: int = Field(default=3600, ge=1, description="How long signed image URLs stay valid.")
     sweep_interval_seconds: float = Field(default=300.0, gt=0, description="How often expired images go.")
     stale_reservation_seconds: float = Field(
@@ -83,10 +109,23 @@ class Settings(BaseSettings):
         description="Comma-separated proxy IPs whose X-Forwarded-* headers are honoured; unset trusts none.",
     )
 
-    @field_validator("public_url")
+    @field_validator("public_url", "image_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret_is_hex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            secret = bytes.fromhex(value.strip())
+        except ValueError:
+            raise ValueError("IMAGEHUB_SIGNING_SECRET must be hex (e.g. `openssl rand -hex 32`)") from None
+        if len(secret) < 16:
+            raise ValueError("IMAGEHUB_SIGNING_SECRET must be at least 16 bytes (32 hex digits)")
+        return value.strip()
 
     @property
     def images_dir(self) -> Path:

@@ -7,7 +7,6 @@ that fails after all are deleted.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import time
@@ -32,7 +31,7 @@ from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
 from imagehub.protocol import ImageGenerationRequest
 from imagehub.routing import Router
 from imagehub.sources import request_sources
-from imagehub.storage import FileStore, StoredImage, UrlSigner
+from imagehub.storage import ImageStore, StoredImage, UrlSigner
 
 if TYPE_CHECKING:
     from imagehub.streaming.session import GenerationStream
@@ -40,10 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("imagehub.generation")
 
 FILES_PATH = "/api/images/files/"
-# Writing a small image to the page cache takes ~0.1-0.2 ms; handing it to a worker thread and
-# back cost ~1 ms of latency here (bench: url at c1 went from 343 to 516 req/s inline). Big
-# images still go to a thread, so the event loop is never blocked for long.
-INLINE_WRITE_BYTES = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -64,7 +59,7 @@ class GenerationService:
         self,
         catalog: Catalog,
         router: Router,
-        store: FileStore,
+        store: ImageStore,
         signer: UrlSigner,
         url_ttl_seconds: int,
         ledger: Ledger,
@@ -128,7 +123,7 @@ class GenerationService:
             price = 0 if key.sandbox else self.prices.settle(job, result, quote, terms)
             echo = _echo(job, result, terms)
         except BaseException as error:
-            self.delete(stored)
+            await self.delete(stored)
             await self.books.release(reservation, error, provider=result.provider)
             raise
         try:
@@ -141,7 +136,7 @@ class GenerationService:
                 quality=terms.quality,
             )
         except BaseException:
-            self.delete(stored)  # not delivered after all: the hang-up or failure is on record
+            await self.delete(stored)  # not delivered after all: the hang-up or failure is on record
             raise
         metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
         return GenerationOutcome(
@@ -212,31 +207,32 @@ class GenerationService:
     ) -> None:
         await self.books.record(context, key.id, status, code, state=state)
 
-    def delete(self, stored: list[StoredImage]) -> None:
-        for item in stored:
-            self.store.delete(item.name)
+    async def delete(self, stored: list[StoredImage]) -> None:
+        """Free what a failed request stored; never raises over the error that ended it.
+
+        Every caller re-raises what ended the request, so a cancel here only waits for the delete.
+        """
+        if not stored:
+            return
+        done = await run_to_completion(self.store.delete([item.name for item in stored]))
+        if done.error is not None:  # left for the sweeper, at its expiry
+            log.error("could not delete %d stored image(s): %r", len(stored), done.error)
 
     async def store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
-        """Store every image or none: on any failure or cancel, files already written are removed."""
+        """Store every image or none: on any failure or cancel, images already stored are removed.
+
+        Each `put` itself leaves nothing behind when it fails or is cancelled (see storage/base.py);
+        a store that is down raises StoreUnavailable (503), which releases the reservation.
+        """
         expires = int(time.time()) + self.url_ttl_seconds
         stored: list[StoredImage] = []
         try:
             for image in images:
                 data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
-                if len(data) <= INLINE_WRITE_BYTES:
-                    stored.append(self.store.put(data, image.format, expires))
-                else:
-                    # Wait for the writing thread even when cancelled, so its file is not orphaned.
-                    writing = asyncio.to_thread(self.store.put, data, image.format, expires)
-                    done = await run_to_completion(writing)
-                    if done.value is not None:
-                        stored.append(done.value)
-                    if done.cancelled:
-                        raise asyncio.CancelledError
-                    done.result()
+                stored.append(await self.store.put(data, image.format, expires))
                 metrics.BYTES_STORED.inc(len(data))
         except BaseException:
-            self.delete(stored)
+            await self.delete(stored)
             raise
         return stored
 
@@ -245,7 +241,8 @@ class GenerationService:
     ) -> list[dict[str, str]]:
         items = []
         for image, item in zip(images, stored, strict=True):
-            entry = {"url": f"{base_url}{FILES_PATH}{item.name}?{self.signer.query(item.name, item.expires)}"}
+            query = self.signer.query(item.name, item.expires)
+            entry = {"url": item.url or f"{base_url}{FILES_PATH}{item.name}?{query}"}
             if image.revised_prompt is not None:
                 entry["revised_prompt"] = image.revised_prompt
             items.append(entry)

@@ -32,6 +32,7 @@ UPSTREAM_ERRORS = Counter(
 )
 IMAGES = Counter("imagehub_images_served_total", "Images delivered to clients.", ["model", "provider"])
 BYTES_STORED = Counter("imagehub_bytes_stored_total", "Bytes written to the image store.")
+SWEPT = Counter("imagehub_store_swept_total", "Expired objects (segments, files) this process deleted.")
 
 
 def render() -> tuple[bytes, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -49,7 +49,13 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+#: Serialises schema upgrades of hubs that start at once against one PostgreSQL database.
+MIGRATION_LOCK_KEY = 0x696D6167656D6967  # "imagemig"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the latest migration; safe to call on every start."""
+    """Bring the schema to the latest migration; safe to call on every start, from many hubs at once."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # the others wait, then find the schema at head
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await connection.run_sync(_upgrade)

@@ -2,7 +2,9 @@
 
 No API key: browsers and downstream services fetch these directly. The HMAC signature and
 expiry are the access control. A single byte range (`Range: bytes=…`) is honoured, so
-interrupted downloads of big images can resume; HEAD answers like GET without the body.
+interrupted downloads of big images can resume; HEAD answers like GET without the body. Whichever
+store holds the bytes (this machine's segments, or a bucket shared by every hub), any hub with
+the signing secret serves any image.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from imagehub.errors import HubError, NotFound
-from imagehub.storage import FileStore, UrlSigner
+from imagehub.storage import ImageMissing, ImageStore, UrlSigner
 
 router = APIRouter(tags=["images"])
 
-# Images up to this size are read on the event loop (from the page cache, tens of µs; a worker
-# thread's hand-off costs more); bigger ones stream from a worker thread a chunk at a time.
+# Images up to this size are read whole before answering (locally from the page cache, tens of
+# µs, on the event loop; a worker thread's hand-off costs more); bigger ones stream a chunk at a
+# time (local files from a worker thread, S3 bodies as they arrive).
 INLINE_READ_BYTES = 256 * 1024
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -72,13 +75,13 @@ def _unsatisfiable(length: int) -> RangeNotSatisfiable:
 )
 async def get_image_file(request: Request, name: str) -> Response:
     """HEAD answers exactly as GET (status, length, type, range) without reading the image."""
-    store: FileStore = request.app.state.store
+    store: ImageStore = request.app.state.store
     signer: UrlSigner = request.app.state.signer
     if not store.is_valid_name(name):
         raise NotFound("No such image.", code="image_not_found")
     now = time.time()
     signer.verify(name, request.query_params.get("expires"), request.query_params.get("signature"), now)
-    found = store.locate(name)
+    found = await store.locate(name)
     if found is None:
         raise NotFound("No such image.", code="image_not_found")
     expires = int(request.query_params["expires"])
@@ -98,14 +101,13 @@ async def get_image_file(request: Request, name: str) -> Response:
         headers["Content-Length"] = str(size)
         return Response(b"", status_code=status, media_type=found.content_type, headers=headers)
     try:
-        image = found.open()  # before answering: a sweep from here on cannot truncate the body
-    except FileNotFoundError:
+        image = await found.open(start, size)  # before answering: a 404 or 503 can still be sent
+    except ImageMissing:
         raise NotFound("No such image.", code="image_not_found") from None
     if size <= INLINE_READ_BYTES:
-        with image:
-            content = image.read(start, size)
+        content = await image.read()
         return Response(content, status_code=status, media_type=found.content_type, headers=headers)
     headers["Content-Length"] = str(size)
     return StreamingResponse(
-        image.chunks(_CHUNK, start, size), status_code=status, media_type=found.content_type, headers=headers
+        image.chunks(_CHUNK), status_code=status, media_type=found.content_type, headers=headers
     )

@@ -22,6 +22,12 @@ async def healthz() -> Response:
 
 @router.get("/readyz", summary="The database and image store are reachable")
 async def readyz(request: Request) -> Response:
+    """503 when this hub cannot serve; a shared store that is down is reported but not a 503.
+
+    Every hub shares an S3 store, so failing readiness for it would take all of them out of the
+    load balancer at once, b64_json requests included; `url` requests answer 503 on their own.
+    A local store that is not writable is this machine's problem, so that one is a 503.
+    """
     checks: dict[str, str] = {}
     try:
         async with request.app.state.engine.connect() as connection:
@@ -29,11 +35,15 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; say which
         checks["database"] = f"error: {type(exc).__name__}"
-    checks["store"] = "ok" if request.app.state.store.writable() else "error: not writable"
-    ready = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
-    )
+    store = request.app.state.store
+    try:
+        problem = await asyncio.wait_for(store.check(), timeout=3)
+    except TimeoutError:
+        problem = "timed out"
+    checks["store"] = "ok" if problem is None else f"error: {problem}"
+    ready = checks["database"] == "ok" and (problem is None or store.shared)
+    status = "ready" if ready and problem is None else "degraded" if ready else "not ready"
+    return JsonResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)

@@ -169,7 +169,7 @@ class GenerationStream:
             )
         except BaseException:
             self.finished = True  # the books say what the client got; nothing more to charge
-            self.service.delete(self._unsent)
+            await self.service.delete(list(self._unsent))
             raise
         self.finished = self.settled = True
         self._unsent.clear()
@@ -188,7 +188,7 @@ class GenerationStream:
         if self.finished:
             return
         self.finished = True
-        self.service.delete(self._unsent)
+        await self.service.delete(list(self._unsent))
         self._unsent.clear()
         terms = billed_terms(self.job, GenerationResult(images=self.delivered, provider=self.provider))
         await self.service.books.settle_partly(
