@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# dev tooling, the local engine (torch CPU), and Ray Serve for the GPU tier test (~35 s to install).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,s3]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,s3,ray]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -1,6 +1,6 @@
 """Local engine throughput: images/s at 1, 4 and 16 concurrent requests, batched against unbatched.
 
-    .venv/bin/python bench/local_engine.py [--duration 8] [--size 256x256] [--pipeline DIR]
+    .venv/bin/python bench/local_engine.py [--duration 8] [--size 256x256] [--pipeline DIR] [--tier engine]
 
 Starts a real hub (`imagehub serve`) twice with the same local deployment of sd-turbo, once
 with dynamic batching (max_batch 16) and once without (max_batch 1), and drives each with a
@@ -9,7 +9,9 @@ pipeline called directly, in-process, with no hub: one call per image (what a se
 batching does at best) and one call for 16 images. Without --pipeline it builds the tests' tiny
 random Stable Diffusion pipeline (offline, ~400 KB): the numbers then measure the serving path
 and the batching gain on a model whose per-call overhead is large next to its compute, not the
-speed of a real model. Timing targets live here, never in the test suite.
+speed of a real model. With `--tier engine` the model runs in an `imagehub engine serve` process
+(`--device`, e.g. cuda) that each hub reaches over HTTP: the GPU tier's numbers. Timing targets
+live here, never in the test suite.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.hub and tests.local_pipeline
 
+from tests.engines import Engine  # noqa: E402
 from tests.hub import Hub, create_key  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
@@ -101,9 +104,30 @@ async def closed_loop(url: str, key: str, size: str, clients: int, duration: flo
     )
 
 
-def start_hub(work: Path, pipeline: Path, max_batch: int, max_wait_ms: float) -> tuple[Hub, str]:
+ENGINES: list[Engine] = []
+
+
+def engine_hub_config(root: Path, pipeline: Path, max_batch: int, max_wait_ms: float, device: str) -> Path:
+    """Start an engine with the local deployment, and give the hub an engine deployment for it."""
+    engine_toml = write_config(root / "engine.toml", pipeline, max_batch, max_wait_ms)
+    engine_toml.write_text(engine_toml.read_text() + f'device = "{device}"\n')
+    engine = Engine(engine_toml).start(timeout=600)
+    ENGINES.append(engine)
+    (root / "hub.toml").write_text(
+        '[[deployments]]\nname = "bench-engine"\nprovider = "engine"\nmodels = ["sd-turbo"]\n'
+        f'base_url = "{engine.url}"\n'
+    )
+    return root / "hub.toml"
+
+
+def start_hub(
+    work: Path, pipeline: Path, max_batch: int, max_wait_ms: float, tier: str = "hub", device: str = "cpu"
+) -> tuple[Hub, str]:
     root = Path(tempfile.mkdtemp(prefix=f"hub-b{max_batch}-", dir=work))
-    config = write_config(root / "hub.toml", pipeline, max_batch, max_wait_ms)
+    if tier == "engine":
+        config = engine_hub_config(root, pipeline, max_batch, max_wait_ms, device)
+    else:
+        config = write_config(root / "hub.toml", pipeline, max_batch, max_wait_ms)
     hub = Hub(root / "data", env={"IMAGEHUB_CONFIG_FILE": str(config), "HF_HUB_OFFLINE": "1"}).start()
     return hub, create_key(hub.data_dir, "bench", sandbox=False)
 
@@ -161,6 +185,10 @@ def main() -> None:
     parser.add_argument("--size", default="256x256", help="image size (sd-turbo's range: 256-1024)")
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--pipeline", type=Path, help="a diffusers pipeline folder; default: the tiny one")
+    parser.add_argument(
+        "--tier", choices=("hub", "engine"), default="hub", help="model in the hub, or in an engine"
+    )
+    parser.add_argument("--device", default="cpu", help="with --tier engine: the engine's device (e.g. cuda)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="imagehub-bench-") as tmp:
@@ -173,8 +201,8 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         direct = [bench_direct(pipeline, args.size, args.duration) for _ in range(args.rounds)]
         hubs = {
-            "batched (max_batch 16)": start_hub(work, pipeline, 16, args.max_wait_ms),
-            "unbatched (max_batch 1)": start_hub(work, pipeline, 1, 0),
+            "batched (max_batch 16)": start_hub(work, pipeline, 16, args.max_wait_ms, args.tier, args.device),
+            "unbatched (max_batch 1)": start_hub(work, pipeline, 1, 0, args.tier, args.device),
         }
         # Both hubs stay up; their cells alternate, round after round, so that drifting load
         # from other processes on the machine hits both alike. Each cell reports its median.
@@ -195,10 +223,13 @@ def main() -> None:
         finally:
             for hub, _ in hubs.values():
                 hub.stop()
+            for engine in ENGINES:
+                engine.stop()
         load_after = os.getloadavg()[0]
 
     print(
-        f"{device_line()}; Python {platform.python_version()}; pipeline: {args.pipeline or 'tiny random SD'}"
+        f"{device_line()}; Python {platform.python_version()}; pipeline: {args.pipeline or 'tiny random SD'}; "
+        f"tier: {'engine on ' + args.device if args.tier == 'engine' else 'in the hub'}"
     )
     print(
         f"{args.size}, 1 step, one image per request; {args.rounds} rounds of {args.duration:.0f}s per cell, "

@@ -17,6 +17,7 @@ from imagehub.cli_generate import generate
 from imagehub.config import Settings
 from imagehub.deployments import ConfigError, Deployment, load_config
 from imagehub.logs import configure_logging, uvicorn_log_config
+from imagehub.engine.cli import engine
 from imagehub.serving import (
     DESCRIPTORS_PER_REQUEST,
     OpenFiles,
@@ -145,6 +146,7 @@ def _print_first_key(secret: str, base_url: str) -> None:
 
 main.add_command(keys)
 main.add_command(usage)
+main.add_command(engine)
 
 
 @main.command()

@@ -5,6 +5,8 @@ OpenAI deployment serving every OpenAI model in the catalog, `GEMINI_API_KEY` on
 deployment. A TOML file (`IMAGEHUB_CONFIG_FILE`) describes several deployments per model with
 weights, and routing knobs; when a file is given, it is the whole truth. Local models (provider
 "local") exist only in the file: each such deployment names its one model and where its weights are.
+An engine deployment (provider "engine") reaches one such model served by `imagehub engine serve`
+or Ray Serve over HTTP: it names its one model and the engine's `base_url`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
 
 REMOTE_KINDS = ("openai", "google")
-PROVIDER_KINDS = (*REMOTE_KINDS, "local")
+PROVIDER_KINDS = (*REMOTE_KINDS, "local", "engine")
 QualityPreset = Literal["low", "medium", "high"]
 DEFAULT_QUALITY_STEPS: dict[QualityPreset, int] = {"low": 1, "medium": 2, "high": 4}
 DEFAULT_BASE_URLS = {
@@ -122,6 +124,9 @@ class Deployment(LocalEngineFields):
     queue_timeout_seconds: float = Field(
         default=10.0, ge=0, description="How long a request waits for a free slot before a 503."
     )
+    poll_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="engine: how often its /readyz is read for health and load."
+    )
 
     @model_validator(mode="after")
     def _known_provider(self) -> Deployment:
@@ -132,7 +137,14 @@ class Deployment(LocalEngineFields):
                 raise ValueError("a local deployment needs exactly one of path and model_id")
             if len(self.models) != 1:
                 raise ValueError('a local deployment serves exactly one model: set models = ["NAME"]')
-        elif self.model_fields_set & LOCAL_FIELDS:
+        elif self.provider == "engine":
+            if self.base_url is None:
+                raise ValueError('an engine deployment needs base_url = "http://HOST:PORT"')
+            if len(self.models) != 1:
+                raise ValueError('an engine deployment serves exactly one model: set models = ["NAME"]')
+        if self.provider != "engine" and "poll_seconds" in self.model_fields_set:
+            raise ValueError('poll_seconds: only for provider = "engine"')
+        if self.provider != "local" and self.model_fields_set & LOCAL_FIELDS:
             fields = ", ".join(sorted(self.model_fields_set & LOCAL_FIELDS))
             raise ValueError(f'{fields}: only for provider = "local"')
         return self
@@ -244,7 +256,8 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
             found = catalog.lookup(model) if "/" not in model else None
             if found is None:
                 raise ConfigError(f"deployment {deployment.name!r}: unknown model {model!r}")
-            if deployment.provider not in found.spec.providers:
+            api = "local" if deployment.provider == "engine" else deployment.provider  # its model family
+            if api not in found.spec.providers:
                 raise ConfigError(
                     f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"
                 )

@@ -12,6 +12,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -31,6 +32,15 @@ UPSTREAM_ERRORS = Counter(
     "imagehub_upstream_errors_total", "Failed upstream calls by kind.", ["provider", "kind"]
 )
 IMAGES = Counter("imagehub_images_served_total", "Images delivered to clients.", ["model", "provider"])
+ENGINE_LOAD = Gauge(
+    "imagehub_engine_load",
+    "Requests in an engine as this hub last saw it (its /readyz load, plus this hub's own since).",
+    ["deployment"],
+    multiprocess_mode="max",
+)
+ENGINE_UP = Gauge(
+    "imagehub_engine_up", "1 while an engine answers /readyz ready.", ["deployment"], multiprocess_mode="min"
+)
 BYTES_STORED = Counter("imagehub_bytes_stored_total", "Bytes written to the image store.")
 SWEPT = Counter("imagehub_store_swept_total", "Expired objects (segments, files) this process deleted.")
 

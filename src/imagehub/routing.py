@@ -1,7 +1,8 @@
 """Choose who serves a job, retry what is worth retrying, fall over, and cool failing ones down.
 
 Sandbox keys always get the sandbox engine. Live keys get the deployments configured for the
-model, tried in weighted-random order; each gets `max_retries` extra attempts with jittered
+model, tried in weighted-random order (engines that report their load: shortest queue first,
+one that is down last); each gets `max_retries` extra attempts with jittered
 exponential backoff (or the upstream's Retry-After), and a deployment that keeps failing sits out
 a cooldown before one probe request lets it back in.
 """
@@ -21,8 +22,8 @@ from imagehub.circuit import CircuitBreaker
 from imagehub.deployments import RoutingPolicy, how_to_configure
 from imagehub.errors import Forbidden, HubError, ServiceUnavailable
 from imagehub.jobs import GenerationResult, ImageJob
-from imagehub.providers.base import ImageProvider
-from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
+from imagehub.providers.base import ImageProvider, Load
+from imagehub.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable, TryElsewhere
 from imagehub.providers.sandbox import SandboxProvider
 from imagehub.slots import Slots
 from imagehub.streaming.events import StreamItem, whole_answer
@@ -82,6 +83,11 @@ class Router:
         """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
         return sorted(routes, key=lambda route: self._rng.random() ** (1.0 / route.weight), reverse=True)
 
+    def _order(self, routes: list[Route]) -> list[Route]:
+        """Weighted random order, then (stable) ranked by load where deployments report it:
+        up before down, shorter queue first. Weights still break ties; others rank as idle."""
+        return sorted(self._weighted_order(routes), key=_load_rank)
+
     async def generate(self, job: ImageJob, *, sandbox: bool) -> GenerationResult:
         return await self._dispatch(job, sandbox, lambda provider: provider.generate(job))
 
@@ -124,7 +130,7 @@ class Router:
         last: ProviderError | None = None
         tried = 0
         full: list[Route] = []
-        for route in self._weighted_order(candidates):
+        for route in self._order(candidates):
             if route.slots is not None and not route.slots.try_acquire():
                 full.append(route)
                 continue
@@ -178,7 +184,10 @@ class Router:
                 route.breaker.release_probe()
                 raise UpstreamRejected(fault) from None
             except (Retryable, DeploymentFault) as error:
-                route.breaker.record_failure(time.monotonic())
+                if isinstance(error, TryElsewhere) and error.busy:
+                    route.breaker.release_probe()  # busy is not broken: no mark against it
+                else:
+                    route.breaker.record_failure(time.monotonic())
                 log.warning(
                     "deployment %s failed for %s: %s", route.provider.name, job.spec.name, error.message
                 )
@@ -205,7 +214,9 @@ class Router:
             except ProviderError as error:
                 metrics.UPSTREAM_CALLS.labels(name, "error").inc()
                 metrics.UPSTREAM_ERRORS.labels(name, _error_kind(error)).inc()
-                if not isinstance(error, Retryable) or attempt == policy.max_retries:
+                if not isinstance(error, Retryable) or isinstance(error, TryElsewhere):
+                    raise
+                if attempt == policy.max_retries:
                     raise
                 delay = self._retry_delay(error, attempt)
                 if delay is None:
@@ -317,8 +328,21 @@ async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[Strea
         yield item
 
 
+def _load_rank(route: Route) -> tuple[bool, float]:
+    report = getattr(route.provider, "current_load", None)
+    load: Load = report() if report is not None else Load(healthy=True, queue=0.0)
+    return (not load.healthy, load.queue)
+
+
 def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:
     detail = last.message if last else "no answer"
+    if isinstance(last, TryElsewhere) and last.busy:
+        wait = str(max(1, round(last.retry_after or 1)))
+        return ServiceUnavailable(
+            f"Every engine for {job.spec.name!r} is busy ({tried} tried). Retry in {wait}s.",
+            code="engine_overloaded",
+            headers={"Retry-After": wait},
+        )
     prefix = f"The upstream for {job.spec.name!r} failed ({tried} deployment(s) tried). Last error: {detail}"
     if isinstance(last, Retryable) and last.status == 429:
         headers = {"Retry-After": str(max(1, round(last.retry_after or 1)))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from imagehub.jobs import GenerationResult, ImageJob
@@ -18,3 +19,17 @@ class ImageProvider(Protocol):
     async def close(self) -> None:
         """Release pooled connections."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What a deployment that reports its load (an engine) says: is it up, how long its queue."""
+
+    healthy: bool
+    queue: float
+
+
+class ReportsLoad(Protocol):
+    """A provider the router can rank by load: the shortest queue first, one that is down last."""
+
+    def current_load(self) -> Load: ...

@@ -53,3 +53,23 @@ class Retryable(ProviderError):
 
 class DeploymentFault(ProviderError):
     """This deployment cannot serve us (bad credentials, unknown model there): try another."""
+
+
+class TryElsewhere(Retryable):
+    """Not worth another attempt on this deployment now, but at once on another one.
+
+    An engine whose queue is full (`busy`: healthy, so no mark against its breaker), or one
+    that cannot be reached (its process is gone: a retry here would only wait for nothing).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        busy: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, code=code, retry_after=retry_after)
+        self.busy = busy

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from imagehub.circuit import CircuitBreaker
 from imagehub.deployments import Deployment, HubConfig
 from imagehub.providers.base import ImageProvider
+from imagehub.providers.engine import EngineProvider
 from imagehub.providers.google import GoogleProvider
 from imagehub.providers.openai import OpenAIProvider
 from imagehub.routing import Route, Router
@@ -20,6 +21,8 @@ def build_provider(deployment: Deployment, environ: Mapping[str, str]) -> ImageP
         from imagehub.providers.local import LocalProvider
 
         return LocalProvider.load(deployment)
+    if deployment.provider == "engine":
+        return EngineProvider(deployment)
     api_key = deployment.credential(environ)
     if deployment.provider == "google":
         return GoogleProvider(deployment, api_key)

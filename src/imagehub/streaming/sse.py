@@ -25,6 +25,11 @@ OnClose = Callable[[bool], Awaitable[None]]
 PING_SECONDS = 10
 
 
+def image_event(kind: str, payload: Mapping[str, object]) -> ServerSentEvent:
+    """One event as OpenAI frames it: `event: <type>`, `data: <json>`. Shared with the engine."""
+    return ServerSentEvent(orjson.dumps(payload).decode(), event=kind, sep="\n")
+
+
 class ImageEventResponse(EventSourceResponse):
     def __init__(
         self,
@@ -42,7 +47,7 @@ class ImageEventResponse(EventSourceResponse):
 
     async def _frames(self) -> AsyncIterator[ServerSentEvent]:
         async for kind, payload in self._stream.events():
-            event = ServerSentEvent(orjson.dumps(payload).decode(), event=kind, sep="\n")
+            event = image_event(kind, payload)
             if self._on_settled is not None and kind.endswith(".completed"):
                 self._completed.append(event.encode())
                 if self._stream.finished:  # the last one: settled, so a replay may have it now
