@@ -16,8 +16,8 @@ from imagehub.cli_accounts import keys, usage, with_keys
 from imagehub.cli_generate import generate
 from imagehub.config import Settings
 from imagehub.deployments import ConfigError, Deployment, load_config
-from imagehub.logs import configure_logging, uvicorn_log_config
 from imagehub.engine.cli import engine
+from imagehub.logs import configure_logging, uvicorn_log_config
 from imagehub.serving import (
     DESCRIPTORS_PER_REQUEST,
     OpenFiles,

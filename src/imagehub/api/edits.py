@@ -131,7 +131,7 @@ def _json_edit(raw: bytes) -> ImageEditCall:
     return ImageEditCall.create("edit", sources, mask, **fields)
 
 
-async def _parse_edit(request: Request) -> ImageEditCall:
+async def parse_edit(request: Request) -> ImageEditCall:
     max_bytes: int = request.app.state.settings.max_upload_bytes
     if not is_multipart(request):
         return _json_edit(await read_json_body(request, max_bytes))
@@ -153,7 +153,7 @@ async def _serve(request: Request, key: KeyInfo, operation: Literal["edit", "var
 
 
 async def _edit_or_vary(request: Request, key: KeyInfo, operation: Literal["edit", "variation"]) -> Response:
-    call = await (_parse_edit(request) if operation == "edit" else _parse_variation(request))
+    call = await (parse_edit(request) if operation == "edit" else _parse_variation(request))
     if call.stream:
         return await stream_images(request, key, call)
     outcome, headers = await generate_images(request, key, call)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import FastAPI
@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from imagehub import __version__
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
-from imagehub.api.edits import _parse_edit
+from imagehub.api.edits import parse_edit
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.responses import JsonResponse
 from imagehub.config import Settings
@@ -106,7 +106,7 @@ class EngineRoutes:
         return await self._serve(request, validate_json(body, ImageGenerationRequest), "image_generation")
 
     async def edits(self, request: Request) -> Response:
-        return await self._serve(request, await _parse_edit(request), "image_edit")
+        return await self._serve(request, await parse_edit(request), "image_edit")
 
     async def _serve(self, request: Request, call: ImageGenerationRequest, prefix: str) -> Response:
         provider = self.runtime.require()
@@ -153,13 +153,13 @@ class EngineRoutes:
         """Wait for the first item before answering, so a refusal is still a plain HTTP error."""
         self.runtime.in_engine += 1
         items = provider.stream(job, partial_images)
+        stream = _EngineStream(self.runtime, items)
         try:
             first = await cancel_on_disconnect(request, self._counted(anext(items)))
         except BaseException:
-            self.runtime.in_engine -= 1
-            await items.aclose()
+            await stream.release()
             raise
-        return EventSourceResponse(self._events(job, prefix, first, items), ping=PING_SECONDS, sep="\n")
+        return stream.response(self._events(job, prefix, first, items))
 
     async def _events(
         self, job: ImageJob, prefix: str, first: StreamItem, items: AsyncGenerator[StreamItem, None]
@@ -177,9 +177,43 @@ class EngineRoutes:
                     return
         except HubError as error:
             yield image_event("error", {"type": "error", "error": error.body()["error"]})
+
+
+class _EngineStream:
+    """One streamed request's hold on the engine, given back exactly once however it ends.
+
+    The response releases it after its last byte, and also when it never started to iterate (a
+    client that hung up between the first item and the answer), so the load the engine reports
+    and the provider's batch slot are never left behind.
+    """
+
+    def __init__(self, runtime: EngineRuntime, items: AsyncGenerator[StreamItem, None]) -> None:
+        self._runtime = runtime
+        self._items = items
+        self._held = True
+
+    async def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._runtime.in_engine -= 1
+            await self._items.aclose()
+
+    def response(self, events: AsyncIterator[ServerSentEvent]) -> Response:
+        return _ReleasingEventResponse(events, self.release)
+
+
+class _ReleasingEventResponse(EventSourceResponse):
+    def __init__(
+        self, events: AsyncIterator[ServerSentEvent], release: Callable[[], Awaitable[None]]
+    ) -> None:
+        super().__init__(events, ping=PING_SECONDS, sep="\n")
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
         finally:
-            self.runtime.in_engine -= 1
-            await items.aclose()
+            await self._release()
 
 
 def create_engine_app(
