@@ -69,12 +69,23 @@ class BillingHub:
         """The key's usage records; with `expected`, wait (briefly) for other processes' batches."""
         deadline = time.monotonic() + 5
         while True:
-            response = self.admin("GET", f"/api/usage/records?key_id={key_id}&limit=1000")
-            assert response.status_code == 200, response.text
-            result: list[dict[str, Any]] = response.json()["data"]
+            result = self._all_records(key_id)
             if expected is None or len(result) >= expected or time.monotonic() > deadline:
                 return result
             time.sleep(0.05)
+
+    def _all_records(self, key_id: str) -> list[dict[str, Any]]:
+        """Every page of the key's records, following the API's `after` cursor."""
+        result: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            response = self.admin("GET", f"/api/usage/records?key_id={key_id}&limit=1000{after}")
+            assert response.status_code == 200, response.text
+            page = response.json()
+            result.extend(page["data"])
+            if not page["has_more"]:
+                return result
+            after = f"&after={page['last_id']}"
 
     def sdk(self, secret: str, hub: int = 0) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.hubs[hub].url}/api", api_key=secret, max_retries=0, timeout=60)

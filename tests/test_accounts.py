@@ -146,6 +146,35 @@ def test_every_request_is_recorded_with_its_request_id(billing: BillingHub) -> N
     )
 
 
+def test_records_page_through_with_the_after_cursor(billing: BillingHub) -> None:
+    """Pages of 2 visit every record once, newest first, even when they share a second."""
+    key_id, secret = billing.new_key()
+    client = billing.sdk(secret)
+    ids = [
+        client.images.with_raw_response.generate(model="dall-e-2", prompt="page", size="256x256").headers[
+            "x-request-id"
+        ]
+        for _ in range(5)
+    ]
+    seen: list[str] = []
+    query = f"/api/usage/records?key_id={key_id}&limit=2"
+    page = billing.admin("GET", query).json()
+    while True:
+        assert len(page["data"]) <= 2
+        seen.extend(record["request_id"] for record in page["data"])
+        assert page["last_id"] == (page["data"][-1]["request_id"] if page["data"] else None)
+        if not page["has_more"]:
+            break
+        page = billing.admin("GET", f"{query}&after={page['last_id']}").json()
+    assert seen == sorted(ids, reverse=True)  # request ids start with the time: newest first
+    assert billing.admin("GET", f"{query}&after=req_unknown").json() == {
+        "object": "list",
+        "data": [],
+        "has_more": False,
+        "last_id": None,
+    }
+
+
 def test_idempotent_retry_returns_the_original_and_charges_once(billing: BillingHub) -> None:
     key_id, secret = billing.new_key(balance_micros=1 * USD)
     client = billing.sdk(secret)

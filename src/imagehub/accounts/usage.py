@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.models import UsageRecord
@@ -90,23 +90,41 @@ RECORD_FIELDS = (
 
 
 async def usage_records(
-    sessions: async_sessionmaker[AsyncSession], query: UsageQuery, limit: int = 100
-) -> list[dict[str, Any]]:
-    """The newest individual records in the range, for audits and debugging a request id."""
-    statement = (
-        select(UsageRecord)
-        .where(UsageRecord.created_at >= query.start, UsageRecord.created_at < query.end)
-        .order_by(UsageRecord.created_at.desc())
-        .limit(limit)
+    sessions: async_sessionmaker[AsyncSession], query: UsageQuery, limit: int = 100, after: str | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the newest individual records in the range, and whether more follow.
+
+    Newest first, ties on the timestamp broken by request id, so `after` (the last request id of
+    the previous page) continues exactly where that page ended, however many share a second.
+    An `after` that names no record in the range gives an empty page.
+    """
+    statement = select(UsageRecord).where(
+        UsageRecord.created_at >= query.start, UsageRecord.created_at < query.end
     )
     if query.key_id is not None:
         statement = statement.where(UsageRecord.key_id == query.key_id)
     async with sessions() as session:
+        if after is not None:
+            cursor = (
+                await session.execute(select(UsageRecord.created_at).where(UsageRecord.request_id == after))
+            ).scalar_one_or_none()
+            if cursor is None:
+                return [], False
+            statement = statement.where(
+                or_(
+                    UsageRecord.created_at < cursor,
+                    and_(UsageRecord.created_at == cursor, UsageRecord.request_id < after),
+                )
+            )
+        statement = statement.order_by(UsageRecord.created_at.desc(), UsageRecord.request_id.desc()).limit(
+            limit + 1
+        )
         rows = (await session.execute(statement)).scalars().all()
-    return [
+    page = [
         {
             **{name: getattr(row, name) for name in RECORD_FIELDS},
             "created_at": int(row.created_at.timestamp()),
         }
-        for row in rows
+        for row in rows[:limit]
     ]
+    return page, len(rows) > limit

@@ -87,6 +87,10 @@ async def get_usage_records(request: Request, key: KeyInfo = Depends(require_key
     limit_text = request.query_params.get("limit", "100")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
         raise InvalidRequest("'limit' must be 1-1000.", param="limit", code="invalid_value")
+    after = request.query_params.get("after") or None
     await request.app.state.usage_writer.flush()
-    rows = await usage_records(request.app.state.sessions, _query(request, key), int(limit_text))
-    return JsonResponse({"object": "list", "data": rows})
+    rows, has_more = await usage_records(
+        request.app.state.sessions, _query(request, key), int(limit_text), after
+    )
+    last_id = rows[-1]["request_id"] if rows else None
+    return JsonResponse({"object": "list", "data": rows, "has_more": has_more, "last_id": last_id})
