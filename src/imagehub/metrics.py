@@ -34,7 +34,7 @@ UPSTREAM_ERRORS = Counter(
 IMAGES = Counter("imagehub_images_served_total", "Images delivered to clients.", ["model", "provider"])
 ENGINE_LOAD = Gauge(
     "imagehub_engine_load",
-    "Requests in an engine as this hub last saw it (its /readyz load, plus this hub's own since).",
+    "Requests in an engine as the hub ranks it now: other hubs' at the last /readyz poll, plus its own.",
     ["deployment"],
     multiprocess_mode="max",
 )

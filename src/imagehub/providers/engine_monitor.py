@@ -42,10 +42,16 @@ class EngineMonitor:
     @contextlib.contextmanager
     def calling(self) -> Iterator[None]:
         self.in_flight += 1
+        self._show()
         try:
             yield
         finally:
             self.in_flight -= 1
+            self._show()
+
+    def _show(self) -> None:
+        """The gauge says what ranking sees now, not what it saw at the last poll."""
+        metrics.ENGINE_LOAD.labels(self.name).set(self.load().queue)
 
     def mark_down(self) -> None:
         if self.healthy:
@@ -79,7 +85,7 @@ class EngineMonitor:
         self.healthy = up
         self._reported, self._ours_then = load, ours
         metrics.ENGINE_UP.labels(self.name).set(1 if up else 0)
-        metrics.ENGINE_LOAD.labels(self.name).set(self.load().queue)
+        self._show()
 
     async def close(self) -> None:
         if self._task is not None:
