@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
@@ -28,6 +31,7 @@ from imagehub.serving import (
     requests_held,
 )
 from imagehub.startup_report import report_configuration
+from imagehub.supervisor import APP as SUPERVISED_APP
 
 
 @click.group()
@@ -81,20 +85,23 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     if workers > 1:
         _prepare_workers(settings)
     trusted = settings.trusted_proxies
-    uvicorn.run(
-        "imagehub.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or "",
-        server_header=False,
-        access_log=False,  # the hub writes its own JSON access line, with the request id
-        backlog=min(65535, max(2048, held)),  # a burst of slow requests must not overflow accept
-        log_config=uvicorn_log_config(log_level, settings.log_format),
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": log_level,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or "",
+        "server_header": False,
+        "access_log": False,  # the hub writes its own JSON access line, with the request id
+        "backlog": min(65535, max(2048, held)),  # a burst of slow requests must not overflow accept
+        "log_config": uvicorn_log_config(log_level, settings.log_format),
+    }
+    if workers > 1:  # a lean supervisor in this process's place: see imagehub/supervisor
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "imagehub.supervisor", json.dumps(options)])
+    uvicorn.run(SUPERVISED_APP, factory=True, **options)
 
 
 def _report_capacity(
