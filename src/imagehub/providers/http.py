@@ -87,7 +87,9 @@ class UpstreamClient:
         """Send one request and return its parsed JSON body, or raise a classified ProviderError."""
         session = self._get_session()
         try:
-            body = orjson.dumps(json) if json is not None else None
+            # orjson's bytes keep their 4 KB working buffer; a copy holds only the body, and the
+            # body lives as long as the call (seconds to a minute, thousands at once).
+            body = bytes(memoryview(orjson.dumps(json))) if json is not None else None
             send_headers = dict(headers)
             if body is not None:
                 send_headers["Content-Type"] = "application/json"
