@@ -1,8 +1,8 @@
 """An S3-compatible bucket as the image store, shared by every hub (AWS S3, MinIO, R2, GCS interop).
 
-The client is obstore (Rust's `object_store` crate): on the hub's workload it spent about a
-quarter of aiobotocore's CPU per request (bench/RESULTS.md, "S3 client"), and CPU per request is
-what sizes a hub. Credentials and region come from the standard AWS variables and chains
+The client is obstore (Rust's `object_store` crate): on the hub's workload it spent a sixth to a
+ninth of aiobotocore's CPU per PUT and GET (bench/RESULTS.md, "Which S3 client"), and CPU per
+request is what sizes a hub. Credentials and region come from the standard AWS variables and chains
 (environment, web identity, ECS and instance metadata), as every S3 tool reads them.
 
 An object's key is `<prefix>/<expires>-<token>-<length>.<ext>`: the expiry first (ten digits),
