@@ -42,11 +42,12 @@ test: install-dev
 	$(BIN)/python -m pytest -q
 
 # Gateway overhead against a direct call (wrk, installed if missing), slow requests held in
-# flight (250-10,000) against the same load sent direct, memory for a big answer, and the local
-# engine batched against unbatched. Numbers and commands: bench/RESULTS.md.
+# flight (250-10,000) against the same load sent direct, url through S3 beside the local store,
+# memory for a big answer, and the local engine batched against unbatched. Numbers and commands: bench/RESULTS.md.
 bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/capacity.py
+	$(BIN)/python bench/s3.py
 	$(BIN)/python bench/big_response.py
 	$(BIN)/python bench/local_engine.py
 

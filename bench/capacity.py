@@ -13,6 +13,10 @@ upstream pool is open.
 
 A 12 s wrk run against a 2 s upstream completes at most ~10/12 of C/2 requests per second, so
 only the share of the direct run means anything. Loopback only; every run is bounded in time.
+
+With a fixed delay every client's answer comes back in the same second, C answers at once: the
+worst case for memory (they are all read before the hub has processed them). The last default
+row spreads the delay over DELAY ± JITTER, as a real model's latency varies, for comparison.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Row:
     delay: float
     seconds: int
     workers: int
+    jitter: float = 0.0  # each upstream answer after DELAY ± JITTER (uniform), not all at once
 
 
 @dataclass
@@ -168,7 +173,8 @@ class PeakSampler(threading.Thread):
 
 def measure(wrk: str, row: Row, work: Path) -> Measured:
     upstream_port, hub_port = free_port(), free_port()
-    upstream = subprocess.Popen([PYTHON, str(ROOT / "bench" / "upstream.py"), str(upstream_port), str(row.delay)])
+    upstream = subprocess.Popen([PYTHON, str(ROOT / "bench" / "upstream.py"), str(upstream_port), str(row.delay), str(row.jitter)]
+    )
     data = work / f"data-{row.connections}"
     env = {
         **os.environ,
@@ -179,7 +185,7 @@ def measure(wrk: str, row: Row, work: Path) -> Measured:
     for name in ("REDIS_URL", "DATABASE_URL", "IMAGEHUB_CONFIG_FILE"):
         env.pop(name, None)
     hub: subprocess.Popen[bytes] | None = None
-    timeout = row.delay * 3 + 30
+    timeout = (row.delay + row.jitter) * 3 + 30
     try:
         wait_http(f"http://127.0.0.1:{upstream_port}/", upstream)
         direct = wrk_load(
@@ -209,7 +215,7 @@ def measure(wrk: str, row: Row, work: Path) -> Measured:
         # its connections, as a hub in production does (opening thousands of connections in the
         # first second is a cost of the ramp, not of each request). Then let it drain.
         wrk_load(wrk, url, key, row.connections, max(2, round(row.delay) + 2), timeout)
-        time.sleep(row.delay + 1)
+        time.sleep(row.delay + row.jitter + 1)
         cpu_before = cpu_seconds(hub.pid)
         loaded = wrk_load(wrk, url, key, row.connections, row.seconds, timeout)
         cpu = cpu_seconds(hub.pid) - cpu_before
@@ -232,29 +238,39 @@ def measure(wrk: str, row: Row, work: Path) -> Measured:
 
 def print_table(results: list[Measured]) -> None:
     print(
-        f"\n{'in flight':>9}{'delay':>7}{'workers':>8}{'direct r/s':>11}{'hub r/s':>9}{'share':>7}"
+        f"\n{'in flight':>9}{'delay':>9}{'workers':>8}{'direct r/s':>11}{'hub r/s':>9}{'share':>7}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}{'KB/in flight':>13}"
     )
     for m in results:
         r = m.row
         print(
-            f"{r.connections:>9,}{r.delay:>6g}s{r.workers:>8}{m.direct.rps:>11.0f}{m.hub.rps:>9.0f}"
+            f"{r.connections:>9,}{_delay(r):>9}{r.workers:>8}{m.direct.rps:>11.0f}{m.hub.rps:>9.0f}"
             f"{m.hub.rps / m.direct.rps:>7.0%}{m.hub.p50_ms:>9.0f}{m.hub.p99_ms:>9.0f}"
             f"{m.hub.errors + m.direct.errors:>8}{m.cpu_us_per_request:>11.0f}{m.peak_rss_mb:>12.0f}"
             f"{m.rss_kb_per_request:>13.1f}"
         )
 
 
+def _delay(row: Row) -> str:
+    return f"{row.delay:g}±{row.jitter:g}s" if row.jitter else f"{row.delay:g}s"
+
+
+def _row(spec: str) -> Row:
+    """CONNECTIONS:DELAY_S:SECONDS:WORKERS[:JITTER_S]"""
+    connections, delay, seconds, workers, *jitter = spec.split(":")
+    return Row(int(connections), float(delay), int(seconds), int(workers), float(jitter[0]) if jitter else 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--rows",
-        default="16:0:10:1,250:2:12:1,1000:2:12:1,2000:2:12:1,4000:2:12:1,10000:20:60:2",
-        help="comma-separated CONNECTIONS:DELAY_S:SECONDS:WORKERS rows",
+        default="16:0:10:1,250:2:12:1,1000:2:12:1,2000:2:12:1,4000:2:12:1,10000:20:60:2,10000:20:60:2:5",
+        help="comma-separated CONNECTIONS:DELAY_S:SECONDS:WORKERS[:JITTER_S] rows",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    rows = [Row(int(c), float(d), int(s), int(w)) for c, d, s, w in (r.split(":") for r in args.rows.split(","))]
+    rows = [_row(spec) for spec in args.rows.split(",")]
     wrk = ensure_wrk()
     scratch = ROOT / "bench" / ".work"
     scratch.mkdir(exist_ok=True)

@@ -1,8 +1,9 @@
 """A fast fake OpenAI images upstream for benchmarks: one precomputed ~64 KB base64 PNG answer.
 
 Deliberately minimal (no recording, no faults) so that it is never the bottleneck. An optional
-delay makes it answer like an image model, after that many seconds (bench/capacity.py).
-Run: python bench/upstream.py PORT [DELAY_SECONDS]
+delay makes it answer like an image model, after that many seconds (bench/capacity.py), and a
+jitter spreads each answer's delay uniformly over DELAY ± JITTER, as a real model's varies.
+Run: python bench/upstream.py PORT [DELAY_SECONDS [JITTER_SECONDS]]
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ def make_png(target_b64_bytes: int = 64 * 1024) -> bytes:
         side += 8
 
 
-def build_app(delay: float = 0.0) -> web.Application:
+def build_app(delay: float = 0.0, jitter: float = 0.0) -> web.Application:
     b64 = base64.b64encode(make_png()).decode("ascii")
     body = orjson.dumps({"created": int(time.time()), "data": [{"b64_json": b64}]})
 
     async def generations(request: web.Request) -> web.Response:
         await request.read()
         if delay:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay + random.uniform(-jitter, jitter) if jitter else delay)
         return web.Response(body=body, content_type="application/json")
 
     app = web.Application()
@@ -49,8 +50,9 @@ def build_app(delay: float = 0.0) -> web.Application:
 
 if __name__ == "__main__":
     delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    jitter = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     web.run_app(
-        build_app(delay),
+        build_app(delay, jitter),
         host="127.0.0.1",
         port=int(sys.argv[1]),
         access_log=None,
