@@ -60,7 +60,10 @@ def _hang_up_everywhere(billing: BillingHub, *, metered: bool) -> None:
     hung_up = [r for r in records if r["status_code"] == 499]
     settled = [r for r in records if r["state"] == "settled"]
     assert len(settled) >= 3 + sum(answered), "every client that got its answer was charged for it"
-    assert len(hung_up) >= 4 + moments.index(moments[0]) + 1, "hang-ups are recorded as such"
+    # The four that leave during a slow upstream call are always hang-ups. The rest may be either:
+    # on a quiet machine a whole request takes under a millisecond, so even the client that
+    # leaves right after its body can find its answer already written (and charged) first.
+    assert len(hung_up) >= 4, "hang-ups are recorded as such"
     assert len(hung_up) + len(settled) == requests
     assert_books_balance(billing, bystander_id, bystander.served, 100 * USD)
 
