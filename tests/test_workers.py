@@ -49,3 +49,22 @@ def test_two_workers_share_keys_urls_usage_and_metrics(tmp_path: Path) -> None:
         assert usage["data"][0]["requests"] == 24, "every worker's usage lands in the one database"
     finally:
         hub.stop()
+
+
+def test_the_supervisor_of_several_workers_holds_none_of_the_hub(tmp_path: Path) -> None:
+    """`serve` replaces itself (same PID) with `python -m imagehub.supervisor` once it has checked
+    and migrated: the process that only watches workers loads no database or HTTP client code."""
+    hub = Hub(tmp_path / "data").start("--workers", "2")
+    try:
+        assert hub.process is not None
+        pid = hub.process.pid
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"imagehub.supervisor" in command, command
+        loaded = Path(f"/proc/{pid}/maps").read_text()
+        for library in ("sqlalchemy", "aiohttp", "pydantic_core"):  # its JSON log lines need orjson
+            assert f"/{library}/" not in loaded, f"the supervisor has {library}'s native code mapped"
+        key = create_key(tmp_path / "data", "supervised", sandbox=True)
+        client = openai.OpenAI(base_url=f"{hub.url}/api", api_key=key, max_retries=0, timeout=60)
+        assert client.images.generate(prompt="still served", size="256x256").data
+    finally:
+        hub.stop()
