@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TypeVar
 
 from fastapi import FastAPI
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,7 +38,7 @@ from imagehub.protocol import ImageGenerationRequest
 from imagehub.providers.local import LocalProvider
 from imagehub.sources import request_sources
 from imagehub.streaming.events import PartialImage, StreamItem
-from imagehub.streaming.sse import PING_SECONDS, image_event
+from imagehub.streaming.sse import ClosingEventResponse, image_event
 
 LOAD_HEADER = "x-imagehub-engine-load"
 T = TypeVar("T")
@@ -199,21 +199,7 @@ class _EngineStream:
             await self._items.aclose()
 
     def response(self, events: AsyncIterator[ServerSentEvent]) -> Response:
-        return _ReleasingEventResponse(events, self.release)
-
-
-class _ReleasingEventResponse(EventSourceResponse):
-    def __init__(
-        self, events: AsyncIterator[ServerSentEvent], release: Callable[[], Awaitable[None]]
-    ) -> None:
-        super().__init__(events, ping=PING_SECONDS, sep="\n")
-        self._release = release
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._release()
+        return ClosingEventResponse(events, self.release)
 
 
 def create_engine_app(

@@ -30,7 +30,34 @@ def image_event(kind: str, payload: Mapping[str, object]) -> ServerSentEvent:
     return ServerSentEvent(orjson.dumps(payload).decode(), event=kind, sep="\n")
 
 
-class ImageEventResponse(EventSourceResponse):
+class ClosingEventResponse(EventSourceResponse):
+    """Events, then `on_close` once the response is over, however it ended.
+
+    Also when the events never started to iterate (a client gone between the handler's return
+    and the first byte), so whatever the events held is given back in every case. `on_close`
+    runs to its end even if the response is cancelled. Shared with the engine.
+    """
+
+    def __init__(
+        self,
+        events: AsyncIterator[ServerSentEvent],
+        on_close: Callable[[], Awaitable[None]],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(events, headers=dict(headers or {}), ping=PING_SECONDS, sep="\n")
+        self._close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            done = await run_to_completion(self._close())
+            if done.cancelled:
+                raise asyncio.CancelledError
+            done.result()
+
+
+class ImageEventResponse(ClosingEventResponse):
     def __init__(
         self,
         stream: GenerationStream,
@@ -43,7 +70,7 @@ class ImageEventResponse(EventSourceResponse):
         self._on_settled = on_settled
         self._on_close = on_close
         self._completed: list[bytes] = []
-        super().__init__(self._frames(), headers=dict(headers), ping=PING_SECONDS, sep="\n")
+        super().__init__(self._frames(), self._finish, headers)
 
     async def _frames(self) -> AsyncIterator[ServerSentEvent]:
         async for kind, payload in self._stream.events():
@@ -53,15 +80,6 @@ class ImageEventResponse(EventSourceResponse):
                 if self._stream.finished:  # the last one: settled, so a replay may have it now
                     await self._on_settled(b"".join(self._completed))
             yield event
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            done = await run_to_completion(self._finish())
-            if done.cancelled:
-                raise asyncio.CancelledError
-            done.result()
 
     async def _finish(self) -> None:
         await self._stream.close()
