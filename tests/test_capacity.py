@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from imagehub.catalog import load_catalog
-from imagehub.deployments import ConfigError, load_config
+from imagehub.upstream.deployments import ConfigError, load_config
 from tests.fakes import FakeOpenAI, Fault
 from tests.hub import Hub, create_key, free_port
 

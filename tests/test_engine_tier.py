@@ -25,10 +25,10 @@ import openai
 import pytest
 
 from imagehub.catalog import load_catalog
-from imagehub.catalog.validate import validate_generation
-from imagehub.deployments import ConfigError, load_config
-from imagehub.protocol import ImageGenerationRequest
-from imagehub.providers.registry import build_router
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.validation import validate_generation
+from imagehub.upstream.assembly import build_router
+from imagehub.upstream.deployments import ConfigError, load_config
 from tests.engines import Engine, engine_config, hub_config
 from tests.hub import Hub, create_key
 from tests.images import decode_b64, tiny_png

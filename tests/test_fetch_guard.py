@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from imagehub.errors import InvalidRequest
-from imagehub.fetch import ByteBudget, ImageFetcher, Resolve, system_resolve
-from imagehub.netguard import AddressPolicy, refusal_reason
+from imagehub.inputs.fetch import ByteBudget, ImageFetcher, Resolve, system_resolve
+from imagehub.inputs.netguard import AddressPolicy, refusal_reason
 from tests.image_host import ImageHost, Tripwire
 from tests.payloads import png
 

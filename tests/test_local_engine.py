@@ -26,14 +26,14 @@ import openai
 import pytest
 
 from imagehub.catalog import load_catalog
-from imagehub.catalog.validate import validate_generation
-from imagehub.deployments import ConfigError, load_config
 from imagehub.errors import ServiceUnavailable
-from imagehub.jobs import ImageJob
-from imagehub.protocol import ImageGenerationRequest
-from imagehub.providers.local import LocalProvider
-from imagehub.providers.registry import build_router
-from imagehub.routing import Router
+from imagehub.schema.images import ImageJob
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.validation import validate_generation
+from imagehub.upstream.assembly import build_router
+from imagehub.upstream.deployments import ConfigError, load_config
+from imagehub.upstream.providers.local.provider import LocalProvider
+from imagehub.upstream.routing import Router
 from tests.hub import Hub, cli, create_key
 from tests.images import decode_b64, open_bytes, tiny_png
 from tests.local_pipeline import build_tiny_pipeline
@@ -444,8 +444,8 @@ def test_the_core_hub_never_imports_torch() -> None:
         "import sys\n"
         "import imagehub.app, imagehub.cli\n"
         "from imagehub.catalog import load_catalog\n"
-        "from imagehub.deployments import load_config\n"
-        "from imagehub.providers.registry import build_router\n"
+        "from imagehub.upstream.deployments import load_config\n"
+        "from imagehub.upstream.assembly import build_router\n"
         "build_router(load_config(load_catalog(), None, {'OPENAI_API_KEY': 'k'}), {})\n"
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\n"
         "assert not heavy, heavy\n"

@@ -149,8 +149,8 @@ def test_serve_start_lists_providers_without_secrets(tmp_path: Path) -> None:
 
 
 def test_public_url_warning_outside_loopback(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    from imagehub.cli.startup_report import report_configuration
     from imagehub.config import Settings
-    from imagehub.startup_report import report_configuration
 
     caplog.set_level(logging.INFO, logger="imagehub.serve")
     settings = Settings(data_dir=tmp_path)

@@ -9,7 +9,7 @@ import os
 import orjson
 
 from imagehub.api.images import _stream_images_response, images_response, render_images_response
-from imagehub.generation import GenerationOutcome
+from imagehub.service.generation import GenerationOutcome
 
 
 def _outcome(sizes: list[int], echo: dict[str, object]) -> GenerationOutcome:

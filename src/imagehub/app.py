@@ -12,7 +12,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from imagehub import __version__, metrics
+from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
 from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
@@ -28,17 +28,18 @@ from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
+from imagehub.cli.serving import raise_open_file_limit
 from imagehub.config import Settings
 from imagehub.console import install_console
-from imagehub.deployments import load_config
-from imagehub.generation import GenerationService
-from imagehub.inputs import InputLoader
-from imagehub.logs import configure_logging
-from imagehub.providers.registry import build_router
-from imagehub.serving import raise_open_file_limit
+from imagehub.inputs.decoding import InputLoader
+from imagehub.observability import metrics
+from imagehub.observability.logs import configure_logging
+from imagehub.service.generation import GenerationService
 from imagehub.storage import ImageStore, UrlSigner, load_or_create_secret
 from imagehub.storage.factory import open_store
 from imagehub.storage.sweeping import SweepLock, sweep_expired, sweep_lock_for
+from imagehub.upstream.assembly import build_router
+from imagehub.upstream.deployments import load_config
 
 log = logging.getLogger("imagehub")
 

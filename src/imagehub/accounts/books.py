@@ -17,8 +17,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagehub.accounts.completion import Completed, run_to_completion
 from imagehub.accounts.ledger import Ledger, Reservation
+from imagehub.concurrency.completion import Completed, run_to_completion
 from imagehub.errors import HubError
 
 log = logging.getLogger("imagehub.accounts")

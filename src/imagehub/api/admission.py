@@ -7,14 +7,14 @@ from email.utils import formatdate
 
 from starlette.requests import Request
 
-from imagehub import logcontext
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import Permit, RateLimiter
 from imagehub.api.recorded import request_context
 from imagehub.catalog import Catalog
-from imagehub.catalog.validate import default_model
 from imagehub.errors import Forbidden
-from imagehub.protocol import ImageGenerationRequest
+from imagehub.observability import logcontext
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.validation import default_model
 
 
 def public_base_url(request: Request) -> str:

@@ -30,10 +30,10 @@ from imagehub.api.images import _create_image, generate_images
 from imagehub.api.recorded import recorded
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import Catalog, ModelSpec
-from imagehub.catalog.validate import DEFAULT_MODEL
-from imagehub.generation import GenerationOutcome
-from imagehub.protocol import ImagesResponse
-from imagehub.routing import Router
+from imagehub.schema.wire import ImagesResponse
+from imagehub.service.generation import GenerationOutcome
+from imagehub.service.validation import DEFAULT_MODEL
+from imagehub.upstream.routing import Router
 
 log = logging.getLogger("imagehub.aigne")
 router = APIRouter(tags=["aigne"])

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagehub.api.body import validate_json
 from imagehub.errors import InvalidRequest
-from imagehub.generation import GenerationOutcome
-from imagehub.protocol import ImageGenerationRequest
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.generation import GenerationOutcome
 from imagehub.storage.filesystem import CONTENT_TYPES
 
 # Fields an AIGNE app may put at the top of `input` as well as in `modelOptions`; the top wins,

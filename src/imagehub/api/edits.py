@@ -25,13 +25,13 @@ from imagehub.api.multipart import Form, is_multipart, read_form
 from imagehub.api.recorded import recorded
 from imagehub.api.streams import stream_images
 from imagehub.errors import InvalidRequest
-from imagehub.protocol import (
+from imagehub.inputs.sources import ImageEditCall, ImageSource, check_count, text_source
+from imagehub.schema.wire import (
     ImageEditForm,
     ImageEditRequest,
     ImagesResponse,
     ImageVariationForm,
 )
-from imagehub.sources import ImageEditCall, ImageSource, check_count, text_source
 
 router = APIRouter(tags=["images"])
 

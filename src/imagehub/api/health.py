@@ -9,8 +9,8 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
-from imagehub import metrics
 from imagehub.api.responses import JsonResponse
+from imagehub.observability import metrics
 
 router = APIRouter(tags=["health"])
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from imagehub.accounts.completion import run_to_completion
 from imagehub.accounts.idempotency import IdempotencyStore, StoredResponse, body_hash
 from imagehub.accounts.keys import KeyInfo
+from imagehub.concurrency.completion import run_to_completion
 
 log = logging.getLogger("imagehub.api")
 

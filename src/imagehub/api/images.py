@@ -27,8 +27,8 @@ from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.api.idempotent import claim_or_replay
 from imagehub.api.recorded import recorded, request_context
 from imagehub.api.streams import stream_images
-from imagehub.generation import GenerationOutcome, GenerationService
-from imagehub.protocol import ImageGenerationRequest, ImagesResponse
+from imagehub.schema.wire import ImageGenerationRequest, ImagesResponse
+from imagehub.service.generation import GenerationOutcome, GenerationService
 
 log = logging.getLogger("imagehub.api")
 router = APIRouter(tags=["images"])

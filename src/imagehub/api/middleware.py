@@ -14,8 +14,8 @@ import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imagehub import logcontext, metrics
 from imagehub.accounts.books import new_request_id
+from imagehub.observability import logcontext, metrics
 
 access_log = logging.getLogger("imagehub.access")
 

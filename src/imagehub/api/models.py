@@ -18,9 +18,9 @@ from imagehub.api.auth import require_key
 from imagehub.api.model_cards import model_object
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import Alias, Catalog, ModelSpec
-from imagehub.catalog.validate import lookup_model
-from imagehub.generation import GenerationService
-from imagehub.routing import Router
+from imagehub.service.generation import GenerationService
+from imagehub.service.validation import lookup_model
+from imagehub.upstream.routing import Router
 
 router = APIRouter(tags=["models"])
 

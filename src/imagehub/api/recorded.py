@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from imagehub.accounts.books import RequestContext
 from imagehub.accounts.keys import KeyInfo
-from imagehub.generation import GenerationService
+from imagehub.service.generation import GenerationService
 
 
 def request_context(request: Request) -> RequestContext:

@@ -17,9 +17,9 @@ from imagehub.api.admission import admit, alias_headers, public_base_url
 from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.api.idempotent import Claim
 from imagehub.api.recorded import request_context
-from imagehub.generation import GenerationService
-from imagehub.protocol import ImageGenerationRequest
-from imagehub.streaming.sse import ImageEventResponse
+from imagehub.api.sse import ImageEventResponse
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.generation import GenerationService
 
 
 async def stream_images(

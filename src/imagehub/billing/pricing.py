@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagehub.catalog import load_catalog
-from imagehub.jobs import GenerationResult, ImageJob
+from imagehub.schema.images import GenerationResult, ImageJob
 
 
 class BillingConfig(BaseModel):

@@ -28,17 +28,17 @@ from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.api.edits import parse_edit
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.responses import JsonResponse
+from imagehub.api.sse import ClosingEventResponse, image_event
 from imagehub.config import Settings
 from imagehub.engine import wire
 from imagehub.engine.runtime import EngineRuntime
 from imagehub.errors import HubError, InvalidRequest, NotFound
-from imagehub.inputs import InputLoader
-from imagehub.jobs import GeneratedImage, ImageJob
-from imagehub.protocol import ImageGenerationRequest
-from imagehub.providers.local import LocalProvider
-from imagehub.sources import request_sources
-from imagehub.streaming.events import PartialImage, StreamItem
-from imagehub.streaming.sse import ClosingEventResponse, image_event
+from imagehub.inputs.decoding import InputLoader
+from imagehub.inputs.sources import request_sources
+from imagehub.schema.events import PartialImage, StreamItem
+from imagehub.schema.images import GeneratedImage, ImageJob
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.upstream.providers.local.provider import LocalProvider
 
 LOAD_HEADER = "x-imagehub-engine-load"
 T = TypeVar("T")
@@ -135,7 +135,7 @@ class EngineRoutes:
             )
         if call.model is None:
             call = call.model_copy(update={"model": self.runtime.model})
-        from imagehub.catalog.validate import validate_generation
+        from imagehub.service.validation import validate_generation
 
         job = validate_generation(self.runtime.catalog, call)
         if job.spec.name != self.runtime.model:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagehub.catalog import load_catalog
-from imagehub.deployments import ConfigError, Deployment, load_config
+from imagehub.upstream.deployments import ConfigError, Deployment, load_config
 
 
 def engine_deployment(path: Path, name: str | None = None, device: str | None = None) -> Deployment:

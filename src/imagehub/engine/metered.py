@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from imagehub.engine.metrics import EngineMetrics
-from imagehub.providers.local_engine import BatchKey, DiffusionEngine, EngineRequest
+from imagehub.upstream.providers.local.pipeline import BatchKey, DiffusionEngine, EngineRequest
 
 
 class MeteredEngine(DiffusionEngine):

@@ -26,10 +26,10 @@ from typing import Any
 from ray import serve
 from starlette.types import ASGIApp
 
-from imagehub.deployments import Deployment
 from imagehub.engine.app import create_engine_app
 from imagehub.engine.config import engine_deployment
 from imagehub.engine.runtime import EngineRuntime
+from imagehub.upstream.deployments import Deployment
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from imagehub.catalog import Catalog, load_catalog
-from imagehub.deployments import Deployment
 from imagehub.engine.metrics import EngineMetrics
 from imagehub.errors import ServiceUnavailable
+from imagehub.upstream.deployments import Deployment
 
 if TYPE_CHECKING:
-    from imagehub.providers.local import LocalProvider
+    from imagehub.upstream.providers.local.provider import LocalProvider
 
 log = logging.getLogger("imagehub.engine")
 
@@ -48,8 +48,8 @@ class EngineRuntime:
     def load(self) -> None:
         """Blocking: load the weights onto the device and draw one warm-up image."""
         from imagehub.engine.metered import MeteredEngine
-        from imagehub.providers.local import LocalProvider
-        from imagehub.providers.local_engine import load_engine
+        from imagehub.upstream.providers.local.pipeline import load_engine
+        from imagehub.upstream.providers.local.provider import LocalProvider
 
         engine = load_engine(self.deployment)
         spec = self.catalog.get(self.model)

@@ -11,8 +11,8 @@ import base64
 import time
 from typing import Any
 
-from imagehub.jobs import GeneratedImage, GenerationResult, ImageJob
-from imagehub.streaming.events import PartialImage
+from imagehub.schema.events import PartialImage
+from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 
 #: OpenAI's usage shape for a completed event; an engine counts no tokens.
 NO_USAGE: dict[str, Any] = {

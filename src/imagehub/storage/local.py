@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from imagehub.accounts.completion import run_to_completion
+from imagehub.concurrency.completion import run_to_completion
 from imagehub.storage import filesystem
 from imagehub.storage.base import ImageMissing, StoredImage
 

@@ -27,7 +27,7 @@ import obstore
 from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
-from imagehub.accounts.completion import run_to_completion
+from imagehub.concurrency.completion import run_to_completion
 from imagehub.storage.base import CONTENT_TYPES, ImageMissing, StoredImage, StoreUnavailable
 
 log = logging.getLogger("imagehub.storage")

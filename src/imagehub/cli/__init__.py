@@ -1,0 +1,5 @@
+"""The `imagehub` command line: one module per command group."""
+
+from imagehub.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,127 @@
+"""Where a request's source images come from, before anything is read: uploads, base64 or URLs.
+
+Every source keeps the name errors should use for it (`image`, `image[2]`, `images[0]`, `mask`),
+so whatever goes wrong later (a refused URL, a truncated file) is reported against the field the
+client actually sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import PrivateAttr
+
+from imagehub.errors import InvalidRequest
+from imagehub.schema.images import Operation
+from imagehub.schema.wire import ImageGenerationRequest
+
+MAX_IMAGES = 16
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):(?://|[^A-Za-z0-9+/=])", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSource:
+    """One source image as sent: uploaded bytes, or text that is base64, a data: URI or a URL."""
+
+    param: str
+    data: bytes | None = None
+    text: str | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The http(s) URL to fetch, when this source is one."""
+        if self.text is not None and self.text[:8].lower().startswith(("http://", "https://")):
+            return self.text
+        return None
+
+
+class ImageEditCall(ImageGenerationRequest):
+    """Not a wire model: an edit or variation as the /images/edits and /images/variations routes
+    hand it to the service.
+
+    It is a generation request, so it takes the very same path through rate limits, reservation,
+    routing, storage and settlement; its sources and mask ride along as private attributes, which
+    no client JSON can set.
+    """
+
+    _operation: Operation = PrivateAttr(default="edit")
+    _sources: tuple[ImageSource, ...] = PrivateAttr(default=())
+    _mask: ImageSource | None = PrivateAttr(default=None)
+
+    @classmethod
+    def create(
+        cls,
+        operation: Literal["edit", "variation"],
+        sources: tuple[ImageSource, ...],
+        mask: ImageSource | None = None,
+        **fields: Any,
+    ) -> ImageEditCall:
+        call = cls(**fields)
+        call._operation = operation
+        call._sources = sources
+        call._mask = mask
+        return call
+
+    @property
+    def operation(self) -> Operation:
+        return self._operation
+
+    @property
+    def sources(self) -> tuple[ImageSource, ...]:
+        return self._sources
+
+    @property
+    def mask_source(self) -> ImageSource | None:
+        return self._mask
+
+
+def check_count(count: int, name: str) -> None:
+    """1 to 16 images, as OpenAI's edits endpoint takes; per-model limits come later."""
+    if count == 0:
+        raise InvalidRequest(f"'{name}' must contain at least one image.", param=name, code="empty_array")
+    if count > MAX_IMAGES:
+        raise InvalidRequest(
+            f"'{name}' has {count} images; at most {MAX_IMAGES} are accepted.",
+            param=name,
+            code="array_above_max_length",
+        )
+
+
+def text_source(value: str, param: str) -> ImageSource:
+    """An image given as text: an http(s) URL, a data: URI or raw base64; other schemes are refused."""
+    text = value.strip()
+    if not text:
+        raise InvalidRequest(f"'{param}' is empty.", param=param, code="empty_string")
+    scheme = _SCHEME.match(text)
+    if scheme and scheme[1].lower() not in ("http", "https", "data"):
+        raise InvalidRequest(
+            f"'{param}' is a {scheme[1]}: URL; only http and https URLs (or base64 data) are accepted.",
+            param=param,
+            code="invalid_image_url",
+        )
+    return ImageSource(param=param, text=text)
+
+
+def sources_from_field(value: str | list[str], name: str = "image") -> tuple[ImageSource, ...]:
+    """A string or array of strings (URL, base64 or data: URI) as sources, checked for count only."""
+    items = [value] if isinstance(value, str) else value
+    check_count(len(items), name)
+    return tuple(
+        text_source(item, name if isinstance(value, str) else f"{name}[{index}]")
+        for index, item in enumerate(items)
+    )
+
+
+def request_operation(request: ImageGenerationRequest) -> Operation:
+    return request.operation if isinstance(request, ImageEditCall) else "generate"
+
+
+def request_sources(request: ImageGenerationRequest) -> tuple[tuple[ImageSource, ...], ImageSource | None]:
+    """A request's source images and mask: its uploads and references, or its `image` field."""
+    if isinstance(request, ImageEditCall):
+        return request.sources, request.mask_source
+    if request.image is None:
+        return (), None
+    return sources_from_field(request.image), None

@@ -1,0 +1,288 @@
+"""The generation service: validate, check the key's limits, reserve, route, store, settle.
+
+No HTTP in here. Every path out of `generate` leaves the ledger consistent: a reservation is
+settled for what was delivered, or released in full, and files already stored for a request
+that fails after all are deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from imagehub.accounts.books import (
+    Books,
+    Hold,
+    RequestContext,
+)
+from imagehub.accounts.keys import KeyInfo
+from imagehub.accounts.ledger import Ledger, Reservation
+from imagehub.billing.pricing import AUTO_QUALITY, BilledTerms, PriceBook, billed_terms
+from imagehub.catalog import Catalog
+from imagehub.concurrency.completion import run_to_completion
+from imagehub.errors import Forbidden, HubError, InvalidRequest
+from imagehub.inputs.decoding import InputLoader
+from imagehub.inputs.sources import request_sources
+from imagehub.observability import metrics
+from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
+from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.validation import default_model, validate_generation
+from imagehub.storage import ImageStore, StoredImage, UrlSigner
+from imagehub.upstream.routing import Router
+
+if TYPE_CHECKING:
+    from imagehub.service.streaming import GenerationStream
+
+log = logging.getLogger("imagehub.generation")
+
+FILES_PATH = "/api/images/files/"
+
+
+@dataclass(slots=True)
+class GenerationOutcome:
+    """Everything the API needs to render OpenAI's ImagesResponse."""
+
+    created: int
+    data: list[dict[str, str]]
+    sandbox: bool
+    provider: str
+    output_format: str
+    echo: dict[str, object] = field(default_factory=dict)
+    price_micros: int = 0
+
+
+class GenerationService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        router: Router,
+        store: ImageStore,
+        signer: UrlSigner,
+        url_ttl_seconds: int,
+        ledger: Ledger,
+        prices: PriceBook,
+    ) -> None:
+        self.catalog = catalog
+        self.router = router
+        self.store = store
+        self.signer = signer
+        self.url_ttl_seconds = url_ttl_seconds
+        self.ledger = ledger
+        self.books = Books(ledger)
+        self.prices = prices
+
+    async def prepare(self, request: ImageGenerationRequest, key: KeyInfo) -> ImageJob:
+        """Validate against the catalog and the key's own limits, then read the source images.
+
+        Raises before anything is spent; image URLs are fetched only once every other check passed.
+        """
+        job = validate_generation(self.catalog, request)
+        if key.allowed_models is not None and job.spec.name not in key.allowed_models:
+            raise Forbidden(
+                f"This key may not use {job.spec.name}. Allowed: {', '.join(key.allowed_models)}.",
+                param="model",
+                code="model_not_allowed",
+            )
+        if key.max_n is not None and job.n > key.max_n:
+            raise InvalidRequest(
+                f"'n' is {job.n}, but this key allows at most {key.max_n} images per request.",
+                param="n",
+                code="n_above_key_limit",
+            )
+        sources, mask = request_sources(request)
+        if sources:
+            job = await self.input_loader().load(job, sources, mask)
+        return job
+
+    async def generate(
+        self,
+        request: ImageGenerationRequest,
+        key: KeyInfo,
+        base_url: str,
+        context: RequestContext | None = None,
+    ) -> GenerationOutcome:
+        """Serve one request; whatever ends it (a refusal, a failure, a cancel), it is on record."""
+        job, quote, reservation = await self._admit(request, key, context or RequestContext())
+        created = int(time.time())
+        try:
+            result = await self.router.generate(job, sandbox=key.sandbox)
+        except BaseException as error:
+            await self.books.release(reservation, error)
+            raise
+        stored: list[StoredImage] = []
+        try:
+            if job.response_format == "url":
+                stored = await self.store_all(result.images)
+                data = self.url_items(result.images, stored, base_url)
+            else:
+                data = [b64_item(image) for image in result.images]
+            terms = billed_terms(job, result)
+            price = 0 if key.sandbox else self.prices.settle(job, result, quote, terms)
+            echo = _echo(job, result, terms)
+        except BaseException as error:
+            await self.delete(stored)
+            await self.books.release(reservation, error, provider=result.provider)
+            raise
+        try:
+            await self.books.settle(
+                reservation,
+                price=price,
+                provider=result.provider,
+                n_delivered=len(result.images),
+                size=terms.size,
+                quality=terms.quality,
+            )
+        except BaseException:
+            await self.delete(stored)  # not delivered after all: the hang-up or failure is on record
+            raise
+        metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
+        return GenerationOutcome(
+            created=created,
+            data=data,
+            sandbox=result.sandbox,
+            provider=result.provider,
+            output_format=result.images[0].format if result.images else job.output_format,
+            echo=echo,
+            price_micros=price,
+        )
+
+    async def open_stream(
+        self, request: ImageGenerationRequest, key: KeyInfo, base_url: str, context: RequestContext
+    ) -> GenerationStream:
+        """Validate, reserve and start the provider; every refusal up to here is a plain HTTP error.
+
+        The returned stream's events carry the images; its `close` settles what was delivered.
+        """
+        from imagehub.service.streaming import GenerationStream  # it builds on this module
+
+        job, quote, reservation = await self._admit(request, key, context)
+        try:
+            opened = await self.router.open_stream(
+                job, sandbox=key.sandbox, partial_images=request.partial_images or 0
+            )
+        except BaseException as error:
+            await self.books.release(reservation, error)
+            raise
+        return GenerationStream(
+            service=self,
+            job=job,
+            sandbox=key.sandbox,
+            reservation=reservation,
+            quote=quote,
+            first=opened.first,
+            items=opened.rest,
+            base_url=base_url,
+            prefix="image_edit" if job.operation == "edit" else "image_generation",
+            provider=opened.provider,
+        )
+
+    async def _admit(
+        self, request: ImageGenerationRequest, key: KeyInfo, context: RequestContext
+    ) -> tuple[ImageJob, int, Reservation]:
+        """Validate and reserve; a refusal is put on record before it is raised."""
+        context.model = request.model or default_model(request)
+        try:
+            job = await self.prepare(request, key)
+        except HubError as error:
+            await self.record_rejected(key, context, error)
+            raise
+        context.model = job.spec.name
+        quote = 0 if key.sandbox else self.prices.quote(job)
+        return job, quote, await self._reserve(job, key, quote, context)
+
+    async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
+        metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)
+        hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n)
+        return await self.books.reserve(context, hold)
+
+    async def record_rejected(self, key: KeyInfo, context: RequestContext, error: BaseException) -> None:
+        """Put a request that ended without a reservation on record, once; never interrupted."""
+        await self.books.reject(context, key.id, error)
+
+    async def record_outcome(
+        self, key: KeyInfo, context: RequestContext, status: int, code: str | None, *, state: str
+    ) -> None:
+        await self.books.record(context, key.id, status, code, state=state)
+
+    async def delete(self, stored: list[StoredImage]) -> None:
+        """Free what a failed request stored; never raises over the error that ended it.
+
+        Every caller re-raises what ended the request, so a cancel here only waits for the delete.
+        """
+        if not stored:
+            return
+        done = await run_to_completion(self.store.delete([item.name for item in stored]))
+        if done.error is not None:  # left for the sweeper, at its expiry
+            log.error("could not delete %d stored image(s): %r", len(stored), done.error)
+
+    async def store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
+        """Store every image or none: on any failure or cancel, images already stored are removed.
+
+        Each `put` itself leaves nothing behind when it fails or is cancelled (see storage/base.py);
+        a store that is down raises StoreUnavailable (503), which releases the reservation.
+        """
+        expires = int(time.time()) + self.url_ttl_seconds
+        stored: list[StoredImage] = []
+        try:
+            for image in images:
+                data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
+                stored.append(await self.store.put(data, image.format, expires))
+                metrics.BYTES_STORED.inc(len(data))
+        except BaseException:
+            await self.delete(stored)
+            raise
+        return stored
+
+    def url_items(
+        self, images: list[GeneratedImage], stored: list[StoredImage], base_url: str
+    ) -> list[dict[str, str]]:
+        items = []
+        for image, item in zip(images, stored, strict=True):
+            query = self.signer.query(item.name, item.expires)
+            entry = {"url": item.url or f"{base_url}{FILES_PATH}{item.name}?{query}"}
+            if image.revised_prompt is not None:
+                entry["revised_prompt"] = image.revised_prompt
+            items.append(entry)
+        return items
+
+    def configure_inputs(self, loader: InputLoader) -> None:
+        """Wiring, once at start-up: how this hub reads source images (URL policy, size caps)."""
+        self._input_loader = loader
+
+    def input_loader(self) -> InputLoader:
+        """The configured InputLoader; a default one (no allowlist) if none was wired in."""
+        loader: InputLoader | None = getattr(self, "_input_loader", None)
+        if loader is None:
+            loader = self._input_loader = InputLoader()
+        return loader
+
+
+def b64_item(image: GeneratedImage) -> dict[str, str]:
+    b64 = image.b64 if image.b64 is not None else base64.b64encode(image.data or b"").decode("ascii")
+    entry = {"b64_json": b64}
+    if image.revised_prompt is not None:
+        entry["revised_prompt"] = image.revised_prompt
+    return entry
+
+
+def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[str, object]:
+    """GPT image models echo the parameters they used, as OpenAI's response does.
+
+    The upstream's own report wins; otherwise the terms the request is billed at (so the echo, the
+    usage record and the charge agree).
+    """
+    if not job.spec.reports_echo:
+        return {}
+    echo: dict[str, object] = {
+        "background": "transparent" if job.background == "transparent" else "opaque",
+        "output_format": job.output_format,
+        "size": terms.size,
+        "quality": terms.quality or AUTO_QUALITY,
+    }
+    echo.update(result.echo or {})
+    if result.usage is not None:
+        echo["usage"] = result.usage
+    return echo

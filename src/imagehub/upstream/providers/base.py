@@ -1,0 +1,35 @@
+"""The interface every provider implements. Providers know nothing of keys, prices or storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from imagehub.schema.images import GenerationResult, ImageJob
+
+
+class ImageProvider(Protocol):
+    name: str  # the deployment's name, safe to log and show
+    kind: str  # the API it speaks: openai, google, sandbox; what `provider/model` pins
+
+    async def generate(self, job: ImageJob) -> GenerationResult:
+        """Make `job.n` images (editing `job.images` when given) or raise a HubError."""
+        ...
+
+    async def close(self) -> None:
+        """Release pooled connections."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What a deployment that reports its load (an engine) says: is it up, how long its queue."""
+
+    healthy: bool
+    queue: float
+
+
+class ReportsLoad(Protocol):
+    """A provider the router can rank by load: the shortest queue first, one that is down last."""
+
+    def current_load(self) -> Load: ...

@@ -1,0 +1,187 @@
+"""One pooled aiohttp session per deployment, and the HTTP failure mapping all adapters share."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from imagehub.upstream.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamErrorInfo:
+    """An upstream's error body, read by the provider that knows its shape."""
+
+    message: str
+    code: str | None = None
+    param: str | None = None
+    type: str | None = None
+
+
+ErrorParser = Callable[[int, Any], UpstreamErrorInfo]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class UpstreamClient:
+    """A pooled session with the deployment's timeout; every failure becomes a ProviderError.
+
+    `max_connections` 0 (the default) leaves the pool unbounded: an image call holds its
+    connection for seconds, so a capped pool caps the hub. Limits belong to the router (slots.py).
+    """
+
+    def __init__(
+        self, *, label: str, timeout_seconds: float, secrets: tuple[str, ...] = (), max_connections: int = 0
+    ) -> None:
+        self.label = label
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(10.0, timeout_seconds))
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, json_serialize=lambda o: orjson.dumps(o).decode()
+            )
+        return self._session
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    async def request_json(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        headers: Mapping[str, str],
+        parse_error: ErrorParser,
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
+    ) -> Any:
+        """Send one request and return its parsed JSON body, or raise a classified ProviderError."""
+        session = self._get_session()
+        try:
+            # orjson's bytes keep their 4 KB working buffer; a copy holds only the body, and the
+            # body lives as long as the call (seconds to a minute, thousands at once).
+            body = bytes(memoryview(orjson.dumps(json))) if json is not None else None
+            send_headers = dict(headers)
+            if body is not None:
+                send_headers["Content-Type"] = "application/json"
+            async with session.request(
+                method, url, data=body if body is not None else data, headers=send_headers
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        except TimeoutError:
+            raise Retryable(
+                f"{self.label} did not answer in time.", status=504, code="upstream_timeout", timeout=True
+            ) from None
+        except aiohttp.ClientPayloadError:
+            raise Retryable(
+                f"{self.label} dropped the connection mid-answer.",
+                status=502,
+                code="upstream_connection_error",
+            ) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientOSError, ConnectionError):
+            raise Retryable(
+                f"{self.label} could not be reached.", status=502, code="upstream_connection_error"
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        try:
+            payload = orjson.loads(raw) if raw else None
+            del raw  # a big answer exists once as bytes, then once as strings: never both for long
+        except orjson.JSONDecodeError:
+            payload = None
+            if 200 <= status < 300:
+                raise Retryable(
+                    f"{self.label} sent a malformed answer.", status=502, code="upstream_bad_response"
+                ) from None
+        if 200 <= status < 300:
+            if payload is None:
+                raise Retryable(
+                    f"{self.label} sent an empty answer.", status=502, code="upstream_bad_response"
+                )
+            return payload
+        raise self._classify(status, payload, retry_after, parse_error)
+
+    def classify(
+        self, status: int, payload: Any, retry_after: float | None, parse_error: ErrorParser
+    ) -> ProviderError:
+        """The ProviderError for an upstream's error answer, also for calls made by another client."""
+        return self._classify(status, payload, retry_after, parse_error)
+
+    def _classify(
+        self, status: int, payload: Any, retry_after: float | None, parse_error: ErrorParser
+    ) -> ProviderError:
+        info = parse_error(status, payload)
+        message, code = self.redact(info.message or f"HTTP {status}"), info.code
+        if status == 429 or status >= 500 or status == 408:
+            return Retryable(f"{self.label}: {message}", status=status, code=code, retry_after=retry_after)
+        if status in (401, 403, 404):
+            # Our credentials or our model mapping are wrong: the client did nothing wrong.
+            return DeploymentFault(
+                f"{self.label} refused the hub ({status}): {message}", status=status, code=code
+            )
+        return ClientFault(
+            message,
+            status=status if 400 <= status < 500 else 400,
+            code=code,
+            param=info.param,
+            type_=info.type or "invalid_request_error",
+        )
+
+    async def download(self, url: str) -> bytes:
+        """Fetch an image an OpenAI-compatible upstream answered with a URL instead of base64."""
+        session = self._get_session()
+        try:
+            async with session.get(url) as response:
+                if response.status != 200:
+                    raise Retryable(
+                        f"{self.label} image download failed ({response.status}).",
+                        status=502,
+                        code="upstream_bad_response",
+                    )
+                return await response.read()
+        except TimeoutError:
+            raise Retryable(
+                f"{self.label} image download timed out.", status=504, code="upstream_timeout", timeout=True
+            ) from None
+        except aiohttp.ClientError:
+            raise Retryable(
+                f"{self.label} image download failed.", status=502, code="upstream_connection_error"
+            ) from None
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+__all__ = ["ErrorParser", "ProviderError", "UpstreamClient", "UpstreamErrorInfo", "parse_retry_after"]

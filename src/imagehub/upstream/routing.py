@@ -1,0 +1,379 @@
+"""Choose who serves a job, retry what is worth retrying, fall over, and cool failing ones down.
+
+Sandbox keys always get the sandbox engine. Live keys get the deployments configured for the
+model, tried in weighted-random order (engines that report their load: shortest queue first,
+one that is down last); each gets `max_retries` extra attempts with jittered
+exponential backoff (or the upstream's Retry-After), and a deployment that keeps failing sits out
+a cooldown before one probe request lets it back in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from imagehub.errors import Forbidden, HubError, ServiceUnavailable
+from imagehub.observability import metrics
+from imagehub.schema.events import StreamItem, whole_answer
+from imagehub.schema.images import GenerationResult, ImageJob
+from imagehub.upstream.circuit import CircuitBreaker
+from imagehub.upstream.deployments import RoutingPolicy, how_to_configure
+from imagehub.upstream.providers.base import ImageProvider, Load
+from imagehub.upstream.providers.errors import (
+    ClientFault,
+    DeploymentFault,
+    ProviderError,
+    Retryable,
+    TryElsewhere,
+)
+from imagehub.upstream.providers.sandbox.provider import SandboxProvider
+from imagehub.upstream.slots import Slots
+
+log = logging.getLogger("imagehub.routing")
+T = TypeVar("T")
+
+
+class UpstreamError(HubError):
+    """What the client sees when the upstreams could not deliver."""
+
+    type = "server_error"
+
+
+class UpstreamRejected(HubError):
+    """An upstream's own verdict on the request (e.g. content policy), passed on unchanged."""
+
+    def __init__(self, fault: ClientFault) -> None:
+        super().__init__(fault.message, param=fault.param, code=fault.code, status=fault.status)
+        self.type = fault.type
+
+
+@dataclass
+class Route:
+    """One deployment's provider, its weight and its breaker."""
+
+    provider: ImageProvider
+    models: frozenset[str]
+    weight: float
+    breaker: CircuitBreaker
+    slots: Slots | None = None  # the deployment's limit on calls in flight, if it has one
+
+
+class Router:
+    def __init__(
+        self,
+        routes: Sequence[Route] = (),
+        policy: RoutingPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sandbox = SandboxProvider()
+        self.routes = list(routes)
+        self.policy = policy or RoutingPolicy()
+        self._rng = rng or random.Random()
+
+    def candidates(self, model: str, pinned: str | None = None) -> list[Route]:
+        return [
+            route
+            for route in self.routes
+            if model in route.models and (pinned is None or route.provider.kind == pinned)
+        ]
+
+    def serves(self, model: str) -> bool:
+        return bool(self.candidates(model))
+
+    def _weighted_order(self, routes: list[Route]) -> list[Route]:
+        """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
+        return sorted(routes, key=lambda route: self._rng.random() ** (1.0 / route.weight), reverse=True)
+
+    def _order(self, routes: list[Route]) -> list[Route]:
+        """Weighted random order, then (stable) ranked by load where deployments report it:
+        up before down, shorter queue first. Weights still break ties; others rank as idle."""
+        return sorted(self._weighted_order(routes), key=_load_rank)
+
+    async def generate(self, job: ImageJob, *, sandbox: bool) -> GenerationResult:
+        return await self._dispatch(job, sandbox, lambda provider: provider.generate(job))
+
+    async def open_stream(self, job: ImageJob, *, sandbox: bool, partial_images: int) -> OpenedStream:
+        """Start the job's stream, from a provider that streams or from one whole answer.
+
+        Retries and fall-over apply until the first item has arrived (nothing has reached the
+        client yet); a failure after that ends the stream with an UpstreamError.
+        """
+        opening = self._dispatch(
+            job, sandbox, lambda provider: _open(provider, job, partial_images), keep=_held_by_stream
+        )
+        return await opening
+
+    async def _dispatch(
+        self,
+        job: ImageJob,
+        sandbox: bool,
+        call: Callable[[ImageProvider], Awaitable[T]],
+        keep: Callable[[T, Slots], T] | None = None,
+    ) -> T:
+        """Serve `call` on the job's deployments: weighted order, retries, fall-over, slot limits.
+
+        `keep` hands a deployment's slot over to what the call returned (a stream holds it until
+        it ends); otherwise the slot is freed when the call returns.
+        """
+        if sandbox:
+            return await call(self.sandbox)
+        candidates = self.candidates(job.spec.name, job.provider)
+        if not candidates:
+            # Not 503: retrying cannot help until the operator acts, and the SDKs retry 5xx.
+            pin = f" through provider {job.provider!r}" if job.provider else ""
+            providers = (job.provider,) if job.provider else job.spec.providers
+            raise Forbidden(
+                f"No deployment serves model {job.spec.name!r}{pin} on this hub. "
+                f"{how_to_configure(job.spec.name, providers)} A sandbox key serves every model offline.",
+                param="model",
+                code="model_not_available",
+            )
+        last: ProviderError | None = None
+        tried = 0
+        full: list[Route] = []
+        for route in self._order(candidates):
+            if route.slots is not None and not route.slots.try_acquire():
+                full.append(route)
+                continue
+            outcome = await self._serve_on(route, job, call, keep)
+            if outcome.served:
+                return outcome.value  # type: ignore[return-value]
+            if outcome.error is not None:
+                tried, last = tried + 1, outcome.error
+        now = time.monotonic()
+        waitable = [route for route in full if route.breaker.retry_in(now) == 0]
+        if waitable:
+            # Every other deployment failed or was cooling down: wait (bounded) for a slot.
+            route = waitable[0]
+            assert route.slots is not None
+            metrics.UPSTREAM_ERRORS.labels(route.provider.name, "at_limit").inc()
+            await route.slots.acquire()
+            outcome = await self._serve_on(route, job, call, keep)
+            if outcome.served:
+                return outcome.value  # type: ignore[return-value]
+            if outcome.error is not None:
+                tried, last = tried + 1, outcome.error
+        if tried == 0:
+            now = time.monotonic()
+            wait = max(1, round(min(route.breaker.retry_in(now) for route in candidates)))
+            raise ServiceUnavailable(
+                f"Every deployment for {job.spec.name!r} is cooling down after failures. Retry in {wait}s.",
+                code="upstream_unavailable",
+                headers={"Retry-After": str(wait)},
+            )
+        raise _final_error(job, last, tried)
+
+    async def _serve_on(
+        self,
+        route: Route,
+        job: ImageJob,
+        call: Callable[[ImageProvider], Awaitable[T]],
+        keep: Callable[[T, Slots], T] | None,
+    ) -> _Outcome[T]:
+        """One deployment's attempts, holding its slot (already taken) throughout.
+
+        Served with the value, or not served: with the error to fall over with, or none when
+        its breaker is open.
+        """
+        handed_over = False
+        try:
+            if not route.breaker.allows(time.monotonic()):
+                return _Outcome()
+            try:
+                result = await self._attempts(route, job, call)
+            except ClientFault as fault:
+                route.breaker.release_probe()
+                raise UpstreamRejected(fault) from None
+            except (Retryable, DeploymentFault) as error:
+                if isinstance(error, TryElsewhere) and error.busy:
+                    route.breaker.release_probe()  # busy is not broken: no mark against it
+                else:
+                    route.breaker.record_failure(time.monotonic())
+                log.warning(
+                    "deployment %s failed for %s: %s", route.provider.name, job.spec.name, error.message
+                )
+                return _Outcome(error=error)
+            except BaseException:
+                route.breaker.release_probe()
+                raise
+            route.breaker.record_success()
+            if keep is not None and route.slots is not None:
+                result, handed_over = keep(result, route.slots), True
+            return _Outcome(result, served=True)
+        finally:
+            if route.slots is not None and not handed_over:
+                route.slots.release()
+
+    async def _attempts(
+        self, route: Route, job: ImageJob, call: Callable[[ImageProvider], Awaitable[T]]
+    ) -> T:
+        policy = self.policy
+        name = route.provider.name
+        for attempt in range(policy.max_retries + 1):
+            try:
+                result = await call(route.provider)
+            except ProviderError as error:
+                metrics.UPSTREAM_CALLS.labels(name, "error").inc()
+                metrics.UPSTREAM_ERRORS.labels(name, _error_kind(error)).inc()
+                if not isinstance(error, Retryable) or isinstance(error, TryElsewhere):
+                    raise
+                if attempt == policy.max_retries:
+                    raise
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
+                    raise  # waiting that long helps nobody: try the next deployment
+                log.info(
+                    "retrying %s on %s in %.2fs (attempt %d): %s",
+                    job.spec.name,
+                    name,
+                    delay,
+                    attempt + 2,
+                    error.message,
+                )
+                await asyncio.sleep(delay)
+            else:
+                metrics.UPSTREAM_CALLS.labels(name, "ok").inc()
+                return result
+        raise AssertionError("unreachable")
+
+    def _retry_delay(self, error: Retryable, attempt: int) -> float | None:
+        """Retry-After when the upstream gave one (None if too long), else full-jitter backoff."""
+        policy = self.policy
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= policy.max_retry_after_seconds else None
+        ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2**attempt)
+        return self._rng.uniform(0, ceiling)
+
+    async def close(self) -> None:
+        for route in self.routes:
+            await route.provider.close()
+
+
+@dataclass(slots=True)
+class _Outcome(Generic[T]):
+    value: T | None = None
+    error: ProviderError | None = None
+    served: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedStream:
+    """A provider's stream whose first item has arrived; `rest` yields the others."""
+
+    provider: str
+    first: StreamItem
+    rest: RestOfStream
+
+
+class RestOfStream:
+    """The rest of a provider's stream: its failures as the client's errors (no retry now),
+    and, once it ends or is closed (even unstarted), its upstream closed and its slot freed."""
+
+    def __init__(self, items: AsyncGenerator[StreamItem, None], job: ImageJob) -> None:
+        self._items = items
+        self._job = job
+        self._slots: Slots | None = None
+
+    def holding(self, slots: Slots) -> RestOfStream:
+        self._slots = slots
+        return self
+
+    def __aiter__(self) -> RestOfStream:
+        return self
+
+    async def __anext__(self) -> StreamItem:
+        try:
+            return await anext(self._items)
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except ProviderError as error:
+            await self.aclose()
+            if isinstance(error, ClientFault):
+                raise UpstreamRejected(error) from None
+            raise UpstreamError(
+                f"The upstream for {self._job.spec.name!r} failed mid-stream: {error.message}",
+                code=error.code or "upstream_error",
+                status=error.status or 502,
+            ) from None
+
+    async def aclose(self) -> None:
+        try:
+            await self._items.aclose()
+        finally:
+            slots, self._slots = self._slots, None
+            if slots is not None:
+                slots.release()
+
+
+def _held_by_stream(opened: OpenedStream, slots: Slots) -> OpenedStream:
+    opened.rest.holding(slots)
+    return opened
+
+
+async def _open(provider: ImageProvider, job: ImageJob, partial_images: int) -> OpenedStream:
+    """Start the provider's stream and wait for its first item (so failures here can be retried)."""
+    stream = getattr(provider, "stream", None)
+    items = stream(job, partial_images) if stream is not None else _whole(provider, job)
+    try:
+        first = await anext(items)
+    except BaseException:
+        await items.aclose()
+        raise
+    return OpenedStream(provider.name, first, RestOfStream(items, job))
+
+
+async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[StreamItem, None]:
+    """A provider that does not stream: each image as soon as the one answer is in, then it all."""
+    async for item in whole_answer(await provider.generate(job)):
+        yield item
+
+
+def _load_rank(route: Route) -> tuple[bool, float]:
+    report = getattr(route.provider, "current_load", None)
+    load: Load = report() if report is not None else Load(healthy=True, queue=0.0)
+    return (not load.healthy, load.queue)
+
+
+def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:
+    detail = last.message if last else "no answer"
+    if isinstance(last, TryElsewhere) and last.busy:
+        wait = str(max(1, round(last.retry_after or 1)))
+        return ServiceUnavailable(
+            f"Every engine for {job.spec.name!r} is busy ({tried} tried). Retry in {wait}s.",
+            code="engine_overloaded",
+            headers={"Retry-After": wait},
+        )
+    prefix = f"The upstream for {job.spec.name!r} failed ({tried} deployment(s) tried). Last error: {detail}"
+    if isinstance(last, Retryable) and last.status == 429:
+        headers = {"Retry-After": str(max(1, round(last.retry_after or 1)))}
+        error = UpstreamError(prefix, code="upstream_rate_limited", status=429, headers=headers)
+        error.type = "rate_limit_error"
+        return error
+    if isinstance(last, Retryable) and last.timeout:
+        return UpstreamError(prefix, code="upstream_timeout", status=504)
+    return UpstreamError(prefix, code="upstream_error", status=502)
+
+
+def _error_kind(error: ProviderError) -> str:
+    """A small, fixed set of label values for the errors metric."""
+    if isinstance(error, Retryable):
+        if error.timeout:
+            return "timeout"
+        if error.status == 429:
+            return "rate_limited"
+        if (
+            error.status is not None
+            and error.status >= 500
+            and error.code not in ("upstream_connection_error", "upstream_bad_response")
+        ):
+            return "server_error"
+        return error.code.removeprefix("upstream_") if error.code else "retryable"
+    if isinstance(error, DeploymentFault):
+        return "deployment"
+    return "rejected"
