@@ -28,7 +28,6 @@ from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
-from imagehub.cli.serving import raise_open_file_limit
 from imagehub.config import Settings
 from imagehub.console import install_console
 from imagehub.inputs.decoding import InputLoader
@@ -39,6 +38,7 @@ from imagehub.storage import ImageStore, UrlSigner, load_or_create_secret
 from imagehub.storage.factory import open_store
 from imagehub.storage.sweeping import SweepLock, sweep_expired, sweep_lock_for
 from imagehub.upstream.assembly import build_router
+from imagehub.upstream.capacity import raise_open_file_limit
 from imagehub.upstream.deployments import load_config
 
 log = logging.getLogger("imagehub")

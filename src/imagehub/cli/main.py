@@ -1,4 +1,4 @@
-"""The `imagehub` command: serve, keys, gc, generate and models."""
+"""The root `imagehub` group, with `serve`, `gc` and `models pull`; the other groups are joined here."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from imagehub.catalog import load_catalog
 from imagehub.cli.accounts import keys, usage, with_keys
 from imagehub.cli.engine import engine
 from imagehub.cli.generate import generate
-from imagehub.cli.serving import (
+from imagehub.cli.startup_report import report_configuration
+from imagehub.config import Settings
+from imagehub.observability.logs import configure_logging, uvicorn_log_config
+from imagehub.supervisor import APP as SUPERVISED_APP
+from imagehub.upstream.capacity import (
     DESCRIPTORS_PER_REQUEST,
     OpenFiles,
     auto_workers,
@@ -27,10 +31,6 @@ from imagehub.cli.serving import (
     raise_open_file_limit,
     requests_held,
 )
-from imagehub.cli.startup_report import report_configuration
-from imagehub.config import Settings
-from imagehub.observability.logs import configure_logging, uvicorn_log_config
-from imagehub.supervisor import APP as SUPERVISED_APP
 from imagehub.upstream.deployments import ConfigError, Deployment, load_config
 
 
