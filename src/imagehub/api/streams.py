@@ -20,6 +20,7 @@ from imagehub.api.recorded import request_context
 from imagehub.api.sse import ImageEventResponse
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.generation import GenerationService
+from imagehub.service.streaming import open_stream
 
 
 async def stream_images(
@@ -29,7 +30,7 @@ async def stream_images(
     context = request_context(request)
     permit = await admit(request, key, body)
     try:
-        opening = service.open_stream(body, key, public_base_url(request), context)
+        opening = open_stream(service, body, key, public_base_url(request), context)
         stream = await cancel_on_disconnect(request, opening)
     except BaseException:
         if claim is not None:

@@ -11,7 +11,6 @@ import base64
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from imagehub.accounts.books import (
     Books,
@@ -32,9 +31,6 @@ from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.validation import default_model, validate_generation
 from imagehub.storage import ImageStore, StoredImage, UrlSigner
 from imagehub.upstream.routing import Router
-
-if TYPE_CHECKING:
-    from imagehub.service.streaming import GenerationStream
 
 log = logging.getLogger("imagehub.generation")
 
@@ -105,7 +101,7 @@ class GenerationService:
         context: RequestContext | None = None,
     ) -> GenerationOutcome:
         """Serve one request; whatever ends it (a refusal, a failure, a cancel), it is on record."""
-        job, quote, reservation = await self._admit(request, key, context or RequestContext())
+        job, quote, reservation = await self.admit(request, key, context or RequestContext())
         created = int(time.time())
         try:
             result = await self.router.generate(job, sandbox=key.sandbox)
@@ -149,37 +145,7 @@ class GenerationService:
             price_micros=price,
         )
 
-    async def open_stream(
-        self, request: ImageGenerationRequest, key: KeyInfo, base_url: str, context: RequestContext
-    ) -> GenerationStream:
-        """Validate, reserve and start the provider; every refusal up to here is a plain HTTP error.
-
-        The returned stream's events carry the images; its `close` settles what was delivered.
-        """
-        from imagehub.service.streaming import GenerationStream  # it builds on this module
-
-        job, quote, reservation = await self._admit(request, key, context)
-        try:
-            opened = await self.router.open_stream(
-                job, sandbox=key.sandbox, partial_images=request.partial_images or 0
-            )
-        except BaseException as error:
-            await self.books.release(reservation, error)
-            raise
-        return GenerationStream(
-            service=self,
-            job=job,
-            sandbox=key.sandbox,
-            reservation=reservation,
-            quote=quote,
-            first=opened.first,
-            items=opened.rest,
-            base_url=base_url,
-            prefix="image_edit" if job.operation == "edit" else "image_generation",
-            provider=opened.provider,
-        )
-
-    async def _admit(
+    async def admit(
         self, request: ImageGenerationRequest, key: KeyInfo, context: RequestContext
     ) -> tuple[ImageJob, int, Reservation]:
         """Validate and reserve; a refusal is put on record before it is raised."""

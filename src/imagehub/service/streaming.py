@@ -18,6 +18,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagehub.accounts.books import RequestContext
+from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Reservation
 from imagehub.billing.pricing import AUTO_QUALITY, billed_terms
 from imagehub.concurrency.completion import run_to_completion
@@ -25,6 +27,7 @@ from imagehub.errors import HubError
 from imagehub.observability import metrics
 from imagehub.schema.events import PartialImage, StreamItem
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
+from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.generation import GenerationService, b64_item
 from imagehub.storage import StoredImage
 from imagehub.upstream.routing import RestOfStream
@@ -213,4 +216,37 @@ class GenerationStream:
             await self._end_early(asyncio.CancelledError())
 
 
-__all__ = ["Event", "GenerationStream"]
+async def open_stream(
+    service: GenerationService,
+    request: ImageGenerationRequest,
+    key: KeyInfo,
+    base_url: str,
+    context: RequestContext,
+) -> GenerationStream:
+    """Validate, reserve and start the provider; every refusal up to here is a plain HTTP error.
+
+    The returned stream's events carry the images; its `close` settles what was delivered.
+    """
+    job, quote, reservation = await service.admit(request, key, context)
+    try:
+        opened = await service.router.open_stream(
+            job, sandbox=key.sandbox, partial_images=request.partial_images or 0
+        )
+    except BaseException as error:
+        await service.books.release(reservation, error)
+        raise
+    return GenerationStream(
+        service=service,
+        job=job,
+        sandbox=key.sandbox,
+        reservation=reservation,
+        quote=quote,
+        first=opened.first,
+        items=opened.rest,
+        base_url=base_url,
+        prefix="image_edit" if job.operation == "edit" else "image_generation",
+        provider=opened.provider,
+    )
+
+
+__all__ = ["Event", "GenerationStream", "open_stream"]
