@@ -1,32 +1,23 @@
-"""Build provider adapters from deployment configuration."""
+"""Build the Router from deployment configuration: an adapter per deployment, by the provider table."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import cast
 
 from imagehub.upstream.circuit import CircuitBreaker
 from imagehub.upstream.deployments import Deployment, HubConfig
-from imagehub.upstream.providers.base import ImageProvider
-from imagehub.upstream.providers.engine.provider import EngineProvider
-from imagehub.upstream.providers.google import GoogleProvider
-from imagehub.upstream.providers.openai.provider import OpenAIProvider
+from imagehub.upstream.providers.base import ImageProvider, ProviderFactory
+from imagehub.upstream.registry import PROVIDERS
 from imagehub.upstream.routing import Route, Router
 from imagehub.upstream.slots import Slots, worker_share
 
 
 def build_provider(deployment: Deployment, environ: Mapping[str, str]) -> ImageProvider:
-    if deployment.provider == "local":
-        # Imported here so that torch and diffusers load only when a local model is configured.
-        from imagehub.upstream.providers.local.provider import LocalProvider
-
-        return LocalProvider.load(deployment)
-    if deployment.provider == "engine":
-        return EngineProvider(deployment)
-    api_key = deployment.credential(environ)
-    if deployment.provider == "google":
-        return GoogleProvider(deployment, api_key)
-    return OpenAIProvider(deployment, api_key)
+    """The adapter for one deployment, by its row in the provider table."""
+    factory = cast("type[ProviderFactory]", PROVIDERS[deployment.provider].load_adapter())
+    return factory.from_deployment(deployment, environ)
 
 
 def build_slots(deployment: Deployment, workers: int) -> Slots | None:

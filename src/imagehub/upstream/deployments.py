@@ -30,19 +30,19 @@ from pydantic import (
 
 from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
+from imagehub.upstream.registry import PROVIDERS
 
-REMOTE_KINDS = ("openai", "google")
-PROVIDER_KINDS = (*REMOTE_KINDS, "local", "engine")
+PROVIDER_KINDS = tuple(PROVIDERS)
+# Providers one environment variable can configure (a key alone gives a deployment).
+REMOTE_KINDS = tuple(name for name, entry in PROVIDERS.items() if entry.key_env)
 QualityPreset = Literal["low", "medium", "high"]
 DEFAULT_QUALITY_STEPS: dict[QualityPreset, int] = {"low": 1, "medium": 2, "high": 4}
-DEFAULT_BASE_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "google": "https://generativelanguage.googleapis.com/v1beta",
-}
+DEFAULT_BASE_URLS = {name: entry.base_url for name, entry in PROVIDERS.items() if entry.base_url}
 # The variables that give one deployment serving every catalog model of that provider.
 ENVIRONMENT_KEYS = {
-    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "google": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
+    name: (entry.key_env, entry.base_url_env or f"{name.upper()}_BASE_URL")
+    for name, entry in PROVIDERS.items()
+    if entry.key_env
 }
 
 
@@ -256,7 +256,7 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
             found = catalog.lookup(model) if "/" not in model else None
             if found is None:
                 raise ConfigError(f"deployment {deployment.name!r}: unknown model {model!r}")
-            api = "local" if deployment.provider == "engine" else deployment.provider  # its model family
+            api = PROVIDERS[deployment.provider].models_family
             if api not in found.spec.providers:
                 raise ConfigError(
                     f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from imagehub.schema.images import GenerationResult, ImageJob
+from imagehub.upstream.deployments import Deployment
 
 
 class ImageProvider(Protocol):
@@ -19,6 +21,13 @@ class ImageProvider(Protocol):
     async def close(self) -> None:
         """Release pooled connections."""
         ...
+
+
+class ProviderFactory(Protocol):
+    """What every adapter class offers the provider table: build itself for one deployment."""
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment, environ: Mapping[str, str]) -> ImageProvider: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
@@ -50,6 +51,10 @@ def _blocked(reason: str) -> ClientFault:
 
 class GoogleProvider:
     kind = "google"
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment, environ: Mapping[str, str]) -> GoogleProvider:
+        return cls(deployment, deployment.credential(environ))
 
     def __init__(self, deployment: Deployment, api_key: str | None) -> None:
         self.name = deployment.name

@@ -10,7 +10,7 @@ next engine at once instead of retrying the same one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from yarl import URL
@@ -27,6 +27,10 @@ from imagehub.upstream.providers.openai.provider import OpenAIProvider, _files
 class EngineProvider(OpenAIProvider):
     # Engines serve the catalog's local models: `local/sd-turbo` pins them as it pins in-hub ones.
     kind = "local"
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment, environ: Mapping[str, str]) -> EngineProvider:
+        return cls(deployment)
 
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment, api_key=None)

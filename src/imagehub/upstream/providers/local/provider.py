@@ -14,7 +14,7 @@ import base64
 import io
 import logging
 import secrets
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from PIL import Image
 
@@ -81,6 +81,10 @@ class LocalProvider:
             queue_size=deployment.queue_size,
             name=deployment.name,
         )
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment, environ: Mapping[str, str]) -> LocalProvider:
+        return cls.load(deployment)
 
     @classmethod
     def load(cls, deployment: Deployment) -> LocalProvider:

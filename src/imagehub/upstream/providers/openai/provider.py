@@ -7,7 +7,7 @@ a second download; GPT image models answer base64 anyway.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
@@ -50,6 +50,10 @@ def parse_openai_error(status: int, payload: Any) -> UpstreamErrorInfo:
 
 class OpenAIProvider:
     kind = "openai"
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment, environ: Mapping[str, str]) -> OpenAIProvider:
+        return cls(deployment, deployment.credential(environ))
 
     def __init__(self, deployment: Deployment, api_key: str | None) -> None:
         self.name = deployment.name

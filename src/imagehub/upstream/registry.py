@@ -1,0 +1,61 @@
+"""The provider table: every upstream API the hub speaks, one row each.
+
+A row says where the API lives, which environment variables configure one deployment of it
+without a file, which catalog family its models belong to, and which class adapts it. The class
+is named as `module:Class` and imported only when a deployment uses it, so an optional extra
+(torch for `local`, a cloud SDK) loads only where it is configured. Adding a provider is one
+module under `providers/` and one row here; nothing else branches on the provider's name.
+The table names its adapters instead of importing them, because the adapters import
+`deployments`, which reads this table to validate configuration.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    name: str  # what `provider = "…"` says in a deployment
+    adapter: str  # "module:Class", imported on first use
+    base_url: str | None = None  # the public API's address; None: a deployment must give base_url
+    key_env: str | None = None  # set alone, it configures a deployment serving all the family's models
+    base_url_env: str | None = None  # overrides base_url for that deployment
+    family: str | None = None  # the catalog's `providers` value of the models it serves; default: name
+
+    @property
+    def models_family(self) -> str:
+        return self.family or self.name
+
+    def load_adapter(self) -> object:
+        """The adapter class, importing its module now (and the optional extra it needs)."""
+        module, _, attribute = self.adapter.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+_PACKAGE = "imagehub.upstream.providers"
+
+PROVIDERS: dict[str, ProviderEntry] = {
+    entry.name: entry
+    for entry in (
+        ProviderEntry(
+            "openai",
+            f"{_PACKAGE}.openai.provider:OpenAIProvider",
+            base_url="https://api.openai.com/v1",
+            key_env="OPENAI_API_KEY",
+            base_url_env="OPENAI_BASE_URL",
+        ),
+        ProviderEntry(
+            "google",
+            f"{_PACKAGE}.google:GoogleProvider",
+            base_url="https://generativelanguage.googleapis.com/v1beta",
+            key_env="GEMINI_API_KEY",
+            base_url_env="GEMINI_BASE_URL",
+        ),
+        # Torch and diffusers load only when a local model is configured.
+        ProviderEntry("local", f"{_PACKAGE}.local.provider:LocalProvider"),
+        # Engines serve the catalog's local models from their own processes.
+        ProviderEntry("engine", f"{_PACKAGE}.engine.provider:EngineProvider", family="local"),
+    )
+}
