@@ -1,4 +1,9 @@
-"""The model catalog: capabilities of every public model, kept as data in models.toml."""
+"""The model catalog: capabilities of every public model, kept as data in models.toml.
+
+Owns the ModelSpec of each public name (sizes, n, qualities, prompt length, edit support), its
+aliases and the TOML that holds them. Pure data: it imports nothing else of the hub, and every
+layer may read it.
+"""
 
 from __future__ import annotations
 

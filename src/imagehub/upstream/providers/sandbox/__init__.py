@@ -1,1 +1,1 @@
-"""TODO"""
+"""The sandbox: deterministic images drawn locally for sandbox keys, at no cost and no upstream."""
