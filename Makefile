@@ -35,10 +35,11 @@ cli: install
 keys: install
 	$(BIN)/imagehub keys list
 
-# The whole suite: lint, types, then every test against a real hub.
+# The whole suite: lint, types, the layer contract (ARCHITECTURE.md), then every test against a real hub.
 test: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Gateway overhead against a direct call (wrk, installed if missing), slow requests held in
