@@ -67,7 +67,7 @@ def report_configuration(settings: Settings, host: str) -> None:
             )
     if not config.deployments:
         log.warning(
-            "no provider configured: live keys get 503 model_not_available; sandbox keys work. "
+            "no provider configured: live keys get 403 model_not_available; sandbox keys work. "
             "Set OPENAI_API_KEY or GEMINI_API_KEY, or IMAGEHUB_CONFIG_FILE (README: Going live)",
             extra={"config_source": source},
         )
