@@ -18,6 +18,7 @@ from imagehub.catalog import load_catalog
 from imagehub.cli.accounts import keys, usage, with_keys
 from imagehub.cli.engine import engine
 from imagehub.cli.generate import generate
+from imagehub.cli.preflight import StartupError, check_port, check_store, load_settings
 from imagehub.cli.startup_report import report_configuration
 from imagehub.config import Settings
 from imagehub.observability.logs import configure_logging, uvicorn_log_config
@@ -55,13 +56,15 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     """Start the hub. On first start, create a sandbox key and print it once."""
     import uvicorn
 
-    settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    open_files = raise_open_file_limit()  # before anything opens files; the workers inherit it
+    settings = load_settings()
     try:
         config = load_config(load_catalog(), settings.config_file)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise StartupError(str(exc)) from None
+    check_store(settings)
+    check_port(host, port)  # before "serving on ...", and before a worker fails on it
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    open_files = raise_open_file_limit()  # before anything opens files; the workers inherit it
 
     async def bootstrap(keys: KeyStore) -> tuple[KeyInfo, str] | None:
         if await keys.count():
@@ -72,6 +75,11 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     created = with_keys(bootstrap, announce=False)  # report_configuration says where
     if created is not None:
         _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
+    else:
+        click.echo(
+            "Keys already exist (a key is shown only when it is created). Another sandbox key: "
+            'imagehub keys create --name NAME --sandbox   (make cli ARGS="keys create --name NAME --sandbox")'
+        )
     if workers is None:
         workers, why = auto_workers(os.environ, config.deployments)
     else:
