@@ -75,11 +75,6 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     created = with_keys(bootstrap, announce=False)  # report_configuration says where
     if created is not None:
         _print_first_key(created[1], settings.public_url or f"http://{host}:{port}")
-    else:
-        click.echo(
-            "Keys already exist (a key is shown only when it is created). Another sandbox key: "
-            'imagehub keys create --name NAME --sandbox   (make cli ARGS="keys create --name NAME --sandbox")'
-        )
     if workers is None:
         workers, why = auto_workers(os.environ, config.deployments)
     else:
@@ -90,6 +85,8 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     configure_logging(log_level, settings.access_log, settings.log_format)
     _report_capacity(f"http://{host}:{port}", workers, why, open_files, held, config.deployments)
     report_configuration(settings, host)
+    if created is None:
+        _hint_another_key()
     if workers > 1:
         _prepare_workers(settings)
     trusted = settings.trusted_proxies
@@ -144,6 +141,16 @@ def _prepare_workers(settings: Settings) -> None:
             "limits on its own (a key's limit is effectively multiplied). Set REDIS_URL to share them.",
             err=True,
         )
+
+
+def _hint_another_key() -> None:
+    """A restart shows no key (each is shown once, when made): say how to make another."""
+    log = logging.getLogger("imagehub.serve.keys")
+    log.setLevel(logging.INFO)  # said whatever --log-level is, like the capacity lines
+    log.info(
+        "keys already exist (a key is shown only when it is made); another sandbox key: "
+        'imagehub keys create --name NAME --sandbox (make cli ARGS="keys create --name NAME --sandbox")'
+    )
 
 
 def _print_first_key(secret: str, base_url: str) -> None:
