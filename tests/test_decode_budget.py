@@ -7,6 +7,7 @@ with Retry-After past it instead of gigabytes. Memory is the hub process's own p
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from PIL import Image
 
 from tests.hub import Hub, create_key
 from tests.payloads import mask_png
@@ -35,6 +37,13 @@ def near_cap_png(side: int = SIDE) -> bytes:
     idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
     header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def progressive_jpeg(side: int = SIDE) -> bytes:
+    """A progressive JPEG: libjpeg keeps all its coefficients (2 bytes each) to decode it at any scale."""
+    out = io.BytesIO()
+    Image.new("L", (side, side), 90).save(out, "JPEG", progressive=True, quality=80)
+    return out.getvalue()
 
 
 def peak_rss(hub: Hub) -> int:
@@ -72,14 +81,17 @@ def test_refusing_a_near_cap_image_costs_under_50_mb_then_16_at_once_stay_in_the
     before = peak_rss(budget_hub)
 
     # Refused: a mask of the wrong size (400) and a live key with no provider (403), four times each.
+    jpeg = progressive_jpeg()
     for _ in range(4):
+        with pytest.raises(openai.PermissionDeniedError):
+            live.images.edit(model="gpt-image-1", image=("big.jpg", jpeg, "image/jpeg"), prompt="x")
         with pytest.raises(openai.BadRequestError) as bad:
             sandbox.images.edit(model="gpt-image-1", image=("big.png", big), mask=mask_png(64), prompt="x")
         assert bad.value.code == "invalid_mask"
         with pytest.raises(openai.PermissionDeniedError):
             live.images.edit(model="gpt-image-1", image=("big.png", big), prompt="x")
     refused = peak_rss(budget_hub) - before
-    print(f"near-cap image refused 8 times: hub peak RSS +{refused / MB:.1f} MB")
+    print(f"near-cap images refused 12 times: hub peak RSS +{refused / MB:.1f} MB")
     assert refused < 50 * MB
 
     # Served by the sandbox, 16 at once: within the decode budget or a 503 with Retry-After.
@@ -112,3 +124,13 @@ def test_an_image_past_the_pixel_cap_is_refused_from_its_header(budget_hub: Hub)
     with pytest.raises(openai.BadRequestError) as bad:
         sandbox.images.edit(model="gpt-image-1", image=("big.png", near_cap_png(8001)), prompt="x")
     assert bad.value.code == "image_too_large" and "64,000,000" in bad.value.message
+
+
+def test_a_truncated_progressive_jpeg_is_refused_without_decoding(budget_hub: Hub) -> None:
+    sandbox = client(budget_hub, create_key(budget_hub.data_dir, "jpeg", sandbox=True))
+    whole = progressive_jpeg(1500)
+    with pytest.raises(openai.BadRequestError) as bad:
+        sandbox.images.edit(
+            model="gpt-image-1", image=("cut.jpg", whole[: len(whole) // 2], "image/jpeg"), prompt="x"
+        )
+    assert bad.value.code == "invalid_image"

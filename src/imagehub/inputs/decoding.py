@@ -3,8 +3,9 @@
 Checks read the header (format, size, mode) and the file's structure, never the whole pixel
 array: a 250 KB PNG may claim 64 megapixels, 256 MB once decoded, and a request that is refused
 must not cost that. A truncated, corrupt or disguised file is still a 400 naming its field
-(`image[2]`): PNG chunks are read to IEND with their CRCs, JPEG is decoded at 1/8 scale, WebP's
-RIFF length is checked, and small images are decoded whole. Pixels are decoded only by the
+(`image[2]`): PNG chunks are read to IEND with their CRCs, a baseline JPEG is decoded at 1/8
+scale (a progressive one must end with its EOI marker), WebP's RIFF length is checked, and
+small images are decoded whole. Pixels are decoded only by the
 providers that draw with them, inside the process's decode budget (upstream/providers/pixels.py).
 What each model takes (formats, bytes, shape, pixels, mask) is catalog data.
 """
@@ -123,6 +124,11 @@ def _check_structure(probe: Image.Image, data: bytes) -> None:
     width, height = probe.size
     if width * height <= FULL_CHECK_PIXELS:
         probe.load()
+    elif probe.format == "JPEG" and (probe.info.get("progressive") or probe.info.get("progression")):
+        # libjpeg holds every coefficient of a progressive image (3 bytes a pixel and more) at
+        # any scale: check that the file ends where a JPEG ends instead.
+        if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+            raise SyntaxError("truncated JPEG")
     elif probe.format == "JPEG":
         probe.draft(probe.mode, (max(1, width // 8), max(1, height // 8)))  # decodes every scan, 1/64 kept
         probe.load()

@@ -84,10 +84,14 @@ def open_covering(
     the budget. What comes back is at most a few times the caller's canvas.
     """
     with Image.open(io.BytesIO(data)) as image:
+        cost = 0
         if image.format == "JPEG":
+            if image.info.get("progressive") or image.info.get("progression"):
+                # libjpeg keeps every coefficient of a progressive image, whatever the scale.
+                cost += image.width * image.height * len(image.getbands()) * 2
             image.draft("RGB", (width, height))
         full_width, full_height = image.size
-        cost = decode_cost(full_width, full_height, image.mode)
+        cost += decode_cost(full_width, full_height, image.mode)
         rgba = decode_cost(full_width, full_height, "RGBA")
         if image.mode not in _REDUCIBLE:
             cost += 2 * rgba  # converted to RGBA, then the premultiplied copy `reduce` makes
