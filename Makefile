@@ -36,7 +36,10 @@ keys: install
 	$(BIN)/imagehub keys list
 
 # The whole suite: lint, types, the layer contract (ARCHITECTURE.md), then every test against a real hub.
+# The browser tests need Debian's chromium and chromium-driver: installed here when missing and
+# apt-get may run (as root); otherwise those tests skip and name the missing package.
 test: install-dev
+	bash scripts/ensure-browser.sh  # chromium + chromium-driver via apt-get when missing (as root)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -1,7 +1,8 @@
 """A real headless Chromium (Debian's `chromium` + `chromium-driver`) driven by Selenium.
 
-Never downloads a browser: the tests skip, saying why, only when those packages are missing
-(`.ci/run` installs them). Screenshots go to test-artifacts/console/ at the repository root.
+Never downloads a browser: the tests skip, naming which of the two is missing, only when a
+package is (`make test` and `.ci/run` install them through scripts/ensure-browser.sh).
+Screenshots go to test-artifacts/console/ at the repository root.
 """
 
 from __future__ import annotations
@@ -32,10 +33,23 @@ T = TypeVar("T")
 
 
 def find_chromium() -> tuple[str, str]:
+    """Chromium and chromedriver, or a skip that names exactly which of the two is missing."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
-    if not browser or not driver:
-        pytest.skip("Chromium is not installed: apt-get install -y chromium chromium-driver (.ci/run does)")
+    missing = [
+        (program, package)
+        for program, package, found in (
+            ("chromium", "chromium", browser),
+            ("chromedriver", "chromium-driver", driver),
+        )
+        if not found
+    ]
+    if missing or not browser or not driver:
+        programs = " and ".join(f"{program} (package {package})" for program, package in missing)
+        pytest.skip(
+            f"{programs} not found on PATH: apt-get install -y {' '.join(p for _, p in missing)} "
+            "(make test and .ci/run try it through scripts/ensure-browser.sh)"
+        )
     return browser, driver
 
 

@@ -40,6 +40,7 @@ from imagehub.storage.sweeping import SweepLock, sweep_expired, sweep_lock_for
 from imagehub.upstream.assembly import build_router
 from imagehub.upstream.capacity import raise_open_file_limit
 from imagehub.upstream.deployments import load_config
+from imagehub.upstream.providers.pixels import DECODES
 
 log = logging.getLogger("imagehub")
 
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
+        DECODES.configure(settings.decode_budget_mb << 20)
         router = build_router(config, workers=settings.workers)
         is_sqlite = engine.dialect.name == "sqlite"
         writer = UsageWriter(

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="Largest body on /images/edits and /images/variations, and the most image bytes one "
         "request may carry in all, uploaded or fetched from URLs.",
     )
+    decode_budget_mb: int = Field(
+        default=1024,
+        ge=16,
+        description="Megabytes of pixels one process may hold in image decodes at once (the sandbox's and "
+        "the local engine's edits); past it a request is a 503 with Retry-After. Checks never decode.",
+    )
     fetch_allowlist: str | None = Field(
         default=None,
         description="Comma-separated hosts (`images.corp`, `*.corp.example`), addresses or CIDRs that image "

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from imagehub.api.responses import JsonResponse
 from imagehub.errors import HubError
@@ -45,14 +46,40 @@ async def _hub_error(_: Request, exc: Exception) -> JsonResponse:
     return hub_error_response(exc)
 
 
-async def _http_error(_: Request, exc: Exception) -> JsonResponse:
+API_PREFIXES = ("/v1", "/api")
+
+
+def not_found_message(request: Request) -> str:
+    """A 404's hint: an SDK whose base_url lacks `/v1` asks for /models; say where that lives."""
+    path = request.url.path
+    for prefix in API_PREFIXES:
+        candidate = prefix + path
+        if path.startswith(prefix + "/") or not _routed(request, candidate):
+            continue
+        return (
+            f"Unknown route {path}; the API is at {candidate}. Point the SDK's base_url at the hub "
+            f"with /v1 (or /api) at the end, e.g. http://HOST:PORT/v1."
+        )
+    return (
+        "Unknown route. The OpenAI-compatible API is under /v1 and /api (e.g. POST /v1/images/generations, "
+        "GET /v1/models): an SDK's base_url ends in /v1 (or /api)."
+    )
+
+
+def _routed(request: Request, path: str) -> bool:
+    scope = {**request.scope, "path": path}
+    return any(route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes)
+
+
+async def _http_error(request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else ""
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    message = detail or {
-        404: "Unknown route. The images API lives at /api/images/generations.",
-        405: "Method not allowed on this route.",
-    }.get(exc.status_code, phrase or "Request failed.")
+    if exc.status_code == 404 and detail is None:
+        detail = not_found_message(request)
+    message = detail or {405: "Method not allowed on this route."}.get(
+        exc.status_code, phrase or "Request failed."
+    )
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
     return error_response(exc.status_code, message, code=code, headers=dict(exc.headers or {}) or None)
 

@@ -90,6 +90,7 @@ async def get_image_file(request: Request, name: str) -> Response:
         "Cache-Control": f"private, max-age={max(0, expires - int(now))}, immutable",
         "ETag": etag,
         "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",  # an image is never run as a script or a page
     }
     span = requested_range(request, found.length, etag)
     start, size = span if span is not None else (0, found.length)

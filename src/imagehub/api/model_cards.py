@@ -12,6 +12,7 @@ from typing import Any
 
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import Alias, ModelSpec
+from imagehub.service.validation import DEFAULT_MODELS
 
 EXTENSION_KEY = "imagehub"
 
@@ -56,6 +57,8 @@ def capabilities(spec: ModelSpec, prices: PriceBook) -> dict[str, Any]:
             "max_input_bytes": spec.max_input_bytes,
         },
         "price": prices.listing(spec.name),
+        # The operations that use this model when a request names none (OpenAI's defaults).
+        "default_for": [operation for operation, name in DEFAULT_MODELS.items() if name == spec.name],
     }
 
 

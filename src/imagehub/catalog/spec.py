@@ -54,6 +54,7 @@ class ModelSpec:
     input_formats: tuple[str, ...] = ("png", "jpeg", "webp")
     max_input_images: int = 16
     max_input_bytes: int = 50 * 1024 * 1024
+    max_input_pixels: int = 64_000_000  # the hub's own cap unless the upstream documents a lower one
     square_input: bool = False
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ from imagehub.catalog import load_catalog
 from imagehub.cli.accounts import keys, usage, with_keys
 from imagehub.cli.engine import engine
 from imagehub.cli.generate import generate
+from imagehub.cli.preflight import StartupError, check_port, check_store, load_settings
 from imagehub.cli.startup_report import report_configuration
 from imagehub.config import Settings
 from imagehub.observability.logs import configure_logging, uvicorn_log_config
@@ -55,13 +56,15 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     """Start the hub. On first start, create a sandbox key and print it once."""
     import uvicorn
 
-    settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    open_files = raise_open_file_limit()  # before anything opens files; the workers inherit it
+    settings = load_settings()
     try:
         config = load_config(load_catalog(), settings.config_file)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise StartupError(str(exc)) from None
+    check_store(settings)
+    check_port(host, port)  # before "serving on ...", and before a worker fails on it
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    open_files = raise_open_file_limit()  # before anything opens files; the workers inherit it
 
     async def bootstrap(keys: KeyStore) -> tuple[KeyInfo, str] | None:
         if await keys.count():
@@ -82,6 +85,8 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     configure_logging(log_level, settings.access_log, settings.log_format)
     _report_capacity(f"http://{host}:{port}", workers, why, open_files, held, config.deployments)
     report_configuration(settings, host)
+    if created is None:
+        _hint_another_key()
     if workers > 1:
         _prepare_workers(settings)
     trusted = settings.trusted_proxies
@@ -136,6 +141,16 @@ def _prepare_workers(settings: Settings) -> None:
             "limits on its own (a key's limit is effectively multiplied). Set REDIS_URL to share them.",
             err=True,
         )
+
+
+def _hint_another_key() -> None:
+    """A restart shows no key (each is shown once, when made): say how to make another."""
+    log = logging.getLogger("imagehub.serve.keys")
+    log.setLevel(logging.INFO)  # said whatever --log-level is, like the capacity lines
+    log.info(
+        "keys already exist (a key is shown only when it is made); another sandbox key: "
+        'imagehub keys create --name NAME --sandbox (make cli ARGS="keys create --name NAME --sandbox")'
+    )
 
 
 def _print_first_key(secret: str, base_url: str) -> None:

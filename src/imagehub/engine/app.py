@@ -39,6 +39,7 @@ from imagehub.schema.events import PartialImage, StreamItem
 from imagehub.schema.images import GeneratedImage, ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.upstream.providers.local.provider import LocalProvider
+from imagehub.upstream.providers.pixels import DECODES
 
 LOAD_HEADER = "x-imagehub-engine-load"
 T = TypeVar("T")
@@ -206,7 +207,9 @@ def create_engine_app(
     runtime: EngineRuntime, settings: Settings | None = None, *, load: bool = True
 ) -> ASGIApp:
     """The engine's ASGI app; with `load`, its lifespan loads the weights in the background."""
-    routes = EngineRoutes(runtime, settings or Settings())
+    settings = settings or Settings()
+    DECODES.configure(settings.decode_budget_mb << 20)
+    routes = EngineRoutes(runtime, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,13 @@
 """Read and verify source images: decode base64, fetch URLs, and check every image with Pillow.
 
-Every image is decoded in full, so a truncated, corrupt or disguised file is a 400 naming its field
-(`image[2]`) before any provider sees it, and the pixel cap stops a decompression bomb before a
-single pixel is decoded. What each model takes (formats, bytes, shape, mask) is catalog data.
+Checks read the header (format, size, mode) and the file's structure, never the whole pixel
+array: a 250 KB PNG may claim 64 megapixels, 256 MB once decoded, and a request that is refused
+must not cost that. A truncated, corrupt or disguised file is still a 400 naming its field
+(`image[2]`): PNG chunks are read to IEND with their CRCs, a baseline JPEG is decoded at 1/8
+scale (a progressive one must end with its EOI marker), WebP's RIFF length is checked, and
+small images are decoded whole. Pixels are decoded only by the
+providers that draw with them, inside the process's decode budget (upstream/providers/pixels.py).
+What each model takes (formats, bytes, shape, pixels, mask) is catalog data.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from imagehub.inputs.sources import ImageSource
 from imagehub.schema.images import ImageJob, InputImage
 
 MAX_PIXELS = 64_000_000  # well above any model's input; far below a decompression bomb
+FULL_CHECK_PIXELS = 1_048_576  # images up to this size are decoded whole to check them (4 MB at most)
 MAX_MASK_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_TOTAL_BYTES = 64 * 1024 * 1024
 DECODABLE = ("PNG", "JPEG", "WEBP")  # Pillow never tries another decoder on client bytes
@@ -81,7 +87,10 @@ def _sniff(data: bytes) -> str | None:
 
 
 def inspect_image(data: bytes, param: str) -> InputImage:
-    """Decode fully with Pillow; refuse what is not a whole png, jpeg or webp within the pixel cap."""
+    """Format, size and alpha from the header; refuse what is not a whole png, jpeg or webp within the cap.
+
+    Never holds the decoded pixels of a large image: see the module's docstring.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -89,9 +98,9 @@ def inspect_image(data: bytes, param: str) -> InputImage:
                 fmt = (probe.format or "").lower()
                 width, height = probe.size
                 if width * height > MAX_PIXELS:
-                    raise _too_many_pixels(param, f"is {width}x{height}")
+                    raise _too_many_pixels(param, f"is {width}x{height}", MAX_PIXELS)
                 has_alpha = probe.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in probe.info
-                probe.load()
+                _check_structure(probe, data)
     except InvalidRequest:
         raise
     except UnidentifiedImageError:
@@ -104,15 +113,36 @@ def inspect_image(data: bytes, param: str) -> InputImage:
             ) from None
         raise _unreadable(param) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(param, "claims more pixels than Pillow's own bomb limit") from None
+        raise _too_many_pixels(param, "claims more pixels than Pillow's own bomb limit", MAX_PIXELS) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error):
         raise _unreadable(param) from None
     return InputImage(data=data, format=fmt, width=width, height=height, has_alpha=has_alpha)
 
 
-def _too_many_pixels(param: str, what: str) -> InvalidRequest:
+def _check_structure(probe: Image.Image, data: bytes) -> None:
+    """Raise OSError/SyntaxError when the file is not whole, in memory bounded by a few megabytes."""
+    width, height = probe.size
+    if width * height <= FULL_CHECK_PIXELS:
+        probe.load()
+    elif probe.format == "JPEG" and (probe.info.get("progressive") or probe.info.get("progression")):
+        # libjpeg holds every coefficient of a progressive image (3 bytes a pixel and more) at
+        # any scale: check that the file ends where a JPEG ends instead.
+        if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+            raise SyntaxError("truncated JPEG")
+    elif probe.format == "JPEG":
+        probe.draft(probe.mode, (max(1, width // 8), max(1, height // 8)))  # decodes every scan, 1/64 kept
+        probe.load()
+    elif probe.format == "PNG":
+        probe.verify()  # every chunk to IEND, CRCs checked; the pixel data is not inflated
+    elif probe.format == "WEBP" and int.from_bytes(data[4:8], "little") + 8 > len(data):
+        raise SyntaxError("truncated RIFF container")
+
+
+def _too_many_pixels(param: str, what: str, limit: int, who: str = "") -> InvalidRequest:
     return InvalidRequest(
-        f"'{param}' {what}; images over {MAX_PIXELS} pixels are refused.", param=param, code="image_too_large"
+        f"'{param}' {what}; images over {limit:,} pixels are refused{who}.",
+        param=param,
+        code="image_too_large",
     )
 
 
@@ -134,6 +164,10 @@ def check_image(spec: ModelSpec, image: InputImage, param: str) -> None:
         )
     if len(image.data or b"") > spec.max_input_bytes:
         raise _too_large(param, spec.max_input_bytes, f" ({spec.name}'s limit)")
+    if image.width * image.height > spec.max_input_pixels:
+        raise _too_many_pixels(
+            param, f"is {image.width}x{image.height}", spec.max_input_pixels, f" by {spec.name}"
+        )
     if spec.square_input and image.width != image.height:
         raise InvalidRequest(
             f"'{param}' is {image.width}x{image.height}; {spec.name} takes square images only.",

@@ -20,7 +20,8 @@ def open_store(settings: Settings) -> ImageStore:
             from imagehub.storage.s3 import S3ImageStore
         except ImportError as error:  # pragma: no cover - every tested install has the extra
             raise RuntimeError(
-                "IMAGEHUB_STORE_URL=s3://… needs the s3 extra: pip install 'imagehub[s3]'"
+                "IMAGEHUB_STORE_URL=s3://… needs the s3 extra, which is not installed: "
+                "pip install 'imagehub[s3]', or unset IMAGEHUB_STORE_URL to keep images in the data directory"
             ) from error
 
         parts = urlsplit(url)

@@ -19,6 +19,22 @@ function keyCards(key) {
     card("Budget", budget), card("Limits", limits.join(" · ") || "none")];
 }
 
+export const UNKNOWN_MODEL = "unknown model";
+
+// Refused requests are recorded with the model name as sent, misspellings included: one bar for
+// all names the catalog does not know, not a bar per typo.
+function byKnownModel(rows, known) {
+  const merged = new Map();
+  for (const row of rows) {
+    const model = known.has(row.model) ? row.model : UNKNOWN_MODEL;
+    const into = merged.get(model) || { model, images_delivered: 0, cost_micros: 0 };
+    into.images_delivered += row.images_delivered;
+    into.cost_micros += row.cost_micros;
+    merged.set(model, into);
+  }
+  return [...merged.values()];
+}
+
 async function usage(groupBy) {
   return (await call("GET", `/api/usage?group_by=${groupBy}`)).data.data;
 }
@@ -35,8 +51,9 @@ export function setup() {}
 export async function enter(key) {
   $("usage-error").textContent = "";
   try {
-    const [me, byDay, byModel, byStatus] = await Promise.all([
-      call("GET", "/api/key"), usage("day"), usage("model"), usage("status")]);
+    const [me, byDay, perName, byStatus, catalog] = await Promise.all([
+      call("GET", "/api/key"), usage("day"), usage("model"), usage("status"), call("GET", "/api/models")]);
+    const byModel = byKnownModel(perName, new Set(catalog.data.data.map((m) => m.id)));
     $("key-card").replaceChildren(...keyCards(me.data));
     const Plotly = await loadPlotly();
     const days = byDay.map((row) => row.day);

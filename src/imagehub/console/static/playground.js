@@ -34,11 +34,16 @@ function capsOf(model) {
   };
 }
 
+// The model the user picked, kept across generate and edit while it can do both; until then
+// each form starts on the model the API itself uses when a request names none (`default_for`).
+let chosen = null;
+
 function fillModels() {
   const editing = mode() === "edit";
   const usable = models.filter((m) => !editing || capsOf(m).edits);
-  const previous = $("f-model").value;
-  options($("f-model"), usable.map((m) => m.id), { selected: usable.some((m) => m.id === previous) ? previous : null });
+  const fallback = usable.find((m) => (m.imagehub.default_for || []).includes(editing ? "edit" : "generate"));
+  const selected = usable.some((m) => m.id === chosen) ? chosen : fallback?.id ?? null;
+  options($("f-model"), usable.map((m) => m.id), { selected });
   fillFields();
 }
 
@@ -155,7 +160,10 @@ export function setup() {
   const form = $("gen-form");
   painter = new MaskPainter($("mask-canvas"), $("mask-brush"));
   form.addEventListener("submit", submit);
-  $("f-model").addEventListener("change", fillFields);
+  $("f-model").addEventListener("change", () => {
+    chosen = $("f-model").value;
+    fillFields();
+  });
   form.querySelectorAll("input[name=op]").forEach((radio) => radio.addEventListener("change", () => {
     $("edit-fields").hidden = mode() !== "edit";
     fillModels();

@@ -32,14 +32,17 @@ from imagehub.upstream.providers.local.pipeline import (
     PreviewSink,
     load_engine,
 )
+from imagehub.upstream.providers.pixels import open_covering
 
 log = logging.getLogger("imagehub.local")
 
 
 def _source_image(data: bytes, width: int, height: int) -> Image.Image:
-    """The edit's source as RGB at the output size: the pipeline draws over it, pixel for pixel."""
-    with Image.open(io.BytesIO(data)) as image:
-        rgb = image.convert("RGB")
+    """The edit's source as RGB at the output size: the pipeline draws over it, pixel for pixel.
+
+    Decoded inside the process's decode budget and reduced while decoding where the format allows.
+    """
+    rgb = open_covering(data, width, height, "image").convert("RGB")
     return rgb if rgb.size == (width, height) else rgb.resize((width, height), Image.Resampling.LANCZOS)
 
 

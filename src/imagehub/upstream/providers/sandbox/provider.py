@@ -14,9 +14,11 @@ import hashlib
 import math
 from collections.abc import AsyncGenerator
 
+from PIL import Image
+
 from imagehub.schema.events import PartialImage, StreamItem
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob, InputImage
-from imagehub.upstream.providers.sandbox.render import progressive, render
+from imagehub.upstream.providers.sandbox.render import progressive, render, sources
 
 
 def _seed(job: ImageJob, index: int) -> int:
@@ -88,7 +90,8 @@ class SandboxProvider:
     kind = "sandbox"
 
     async def generate(self, job: ImageJob) -> GenerationResult:
-        datas = await asyncio.gather(*(self._render(job, index) for index in range(job.n)))
+        base, region = await self._sources(job)
+        datas = await asyncio.gather(*(self._render(job, index, base, region) for index in range(job.n)))
         images = [self._image(job, data) for data in datas]
         return GenerationResult(images=images, provider=self.name, sandbox=True, usage=sandbox_usage(job))
 
@@ -96,8 +99,9 @@ class SandboxProvider:
         """Each image's `partial_images` progressive previews, then the image; all deterministic."""
         images = []
         transparent = job.background == "transparent"
+        base, region = await self._sources(job)
         for index in range(job.n):
-            data = await self._render(job, index)
+            data = await self._render(job, index, base, region)
             for stage in range(partial_images):
                 preview = await asyncio.to_thread(
                     progressive, data, stage, partial_images, job.output_format, transparent
@@ -114,8 +118,22 @@ class SandboxProvider:
         return GeneratedImage(format=job.output_format, data=data, revised_prompt=revised)
 
     @staticmethod
-    async def _render(job: ImageJob, index: int) -> bytes:
+    async def _sources(job: ImageJob) -> tuple[Image.Image | None, Image.Image | None]:
+        """Decode the edit's source and mask once for all `n` images, not once per image."""
         source = job.images[0] if job.images else None
+        return await asyncio.to_thread(
+            sources,
+            source.data if source else None,
+            job.mask.data if job.mask is not None else None,
+            job.operation == "edit" and job.spec.mask_from_alpha,
+            job.width,
+            job.height,
+        )
+
+    @staticmethod
+    async def _render(
+        job: ImageJob, index: int, base: Image.Image | None, region: Image.Image | None
+    ) -> bytes:
         return await asyncio.to_thread(
             render,
             seed=_seed(job, index),
@@ -126,9 +144,8 @@ class SandboxProvider:
             output_format=job.output_format,
             compression=job.output_compression,
             transparent=job.background == "transparent",
-            source=source.data if source else None,
-            mask=job.mask.data if job.mask is not None else None,
-            alpha_is_mask=job.operation == "edit" and job.spec.mask_from_alpha,
+            base=base,
+            region=region,
         )
 
     async def close(self) -> None:

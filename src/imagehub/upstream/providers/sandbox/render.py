@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from imagehub.upstream.providers.pixels import open_covering
+
 BANNER = "IMAGEHUB SANDBOX - not a real model"
 
 
@@ -28,6 +30,24 @@ def edit_region(image: Image.Image) -> Image.Image:
     """Where an edit may paint: 255 where `image` is fully transparent (OpenAI's mask rule), else 0."""
     alpha = image.convert("RGBA").getchannel("A")
     return alpha.point(lambda value: 255 if value == 0 else 0)
+
+
+def sources(
+    source: bytes | None, mask: bytes | None, alpha_is_mask: bool, width: int, height: int
+) -> tuple[Image.Image | None, Image.Image | None]:
+    """An edit's source and region, decoded once per request and reduced to cover the canvas.
+
+    With `mask` (or `alpha_is_mask`, dall-e-2's rule for a source with no mask) only the fully
+    transparent areas of the mask (or of the source) are edited. Decoding goes through the
+    process's decode budget (a 503 past it), one image at a time.
+    """
+    base = open_covering(source, width, height, "image") if source is not None else None
+    region = None
+    if mask is not None:
+        region = edit_region(open_covering(mask, width, height, "mask"))
+    elif base is not None and alpha_is_mask:
+        region = edit_region(base)
+    return base, region
 
 
 def _backdrop(
@@ -90,22 +110,15 @@ def render(
     output_format: str,
     compression: int | None,
     transparent: bool,
-    source: bytes | None = None,
-    mask: bytes | None = None,
-    alpha_is_mask: bool = False,
+    base: Image.Image | None = None,
+    region: Image.Image | None = None,
 ) -> bytes:
     """One labelled image as encoded bytes; the same arguments always give the same bytes.
 
-    With `mask` (or `alpha_is_mask`, dall-e-2's rule for a source with no mask) only the fully
-    transparent areas of the mask (or of the source) are edited.
+    `base` is the decoded source of an edit (see `sources`); with `region`, only its white areas
+    (the mask's fully transparent ones) are edited.
     """
     rng = random.Random(seed)
-    base = Image.open(io.BytesIO(source)) if source is not None else None
-    region = None
-    if mask is not None:
-        region = edit_region(Image.open(io.BytesIO(mask)))
-    elif base is not None and alpha_is_mask:
-        region = edit_region(base)
     canvas = _backdrop(width, height, rng, base, region).convert("RGBA")
     if transparent:
         # Keep the drawing, make the backdrop see-through at the edges so transparency is visible.
