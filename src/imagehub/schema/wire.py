@@ -24,12 +24,15 @@ class ImageGenerationRequest(BaseModel):
     n: int | None = Field(default=None, description="How many images, 1-10 (dall-e-3: 1).")
     size: str | None = Field(default=None, description="WIDTHxHEIGHT from the model's list, or `auto`.")
     response_format: Literal["url", "b64_json"] | None = None
-    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "xhigh", "max", "auto"] | None = None
     style: Literal["vivid", "natural"] | None = None
     background: Literal["transparent", "opaque", "auto"] | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = Field(default=None, description="0-100, for jpeg and webp output.")
     moderation: Literal["low", "auto"] | None = None
+    complexity: Literal["low", "medium", "high"] | None = Field(
+        default=None, description="gpt-image-2.6: how much the model plans before drawing (default high)."
+    )
     input_fidelity: Literal["high", "low"] | None = Field(
         default=None, description="With `image`: how closely to keep the input's details (GPT image models)."
     )
@@ -53,7 +56,7 @@ class _EditOptions(BaseModel):
     n: int | None = None
     size: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
-    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "xhigh", "max", "auto"] | None = None
     background: Literal["transparent", "opaque", "auto"] | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = None

@@ -20,7 +20,7 @@ from imagehub.accounts.books import (
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Ledger, Reservation
 from imagehub.billing.pricing import AUTO_QUALITY, BilledTerms, PriceBook, billed_terms
-from imagehub.catalog import Catalog
+from imagehub.catalog import Catalog, today
 from imagehub.concurrency.completion import run_to_completion
 from imagehub.errors import Forbidden, HubError, InvalidRequest
 from imagehub.inputs.decoding import InputLoader
@@ -28,9 +28,11 @@ from imagehub.inputs.sources import request_sources
 from imagehub.observability import metrics
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.fitting import fit_result
+from imagehub.service.succession import plan, refuse_if_told
 from imagehub.service.validation import default_model, validate_generation
 from imagehub.storage import ImageStore, StoredImage, UrlSigner
-from imagehub.upstream.routing import Router
+from imagehub.upstream.routing import ModelGoneUpstream, Router
 
 log = logging.getLogger("imagehub.generation")
 
@@ -48,6 +50,7 @@ class GenerationOutcome:
     output_format: str
     echo: dict[str, object] = field(default_factory=dict)
     price_micros: int = 0
+    job: ImageJob | None = None  # what was served: the successor's job when `job.asked` is set
 
 
 class GenerationService:
@@ -74,7 +77,9 @@ class GenerationService:
         """Validate against the catalog and the key's own limits, then read the source images.
 
         Raises before anything is spent; image URLs are fetched only once every other check passed.
+        A retired model's job comes back as its successor's (see `succession`).
         """
+        refuse_if_told(self.catalog, request.model or default_model(request))
         job = validate_generation(self.catalog, request)
         if key.allowed_models is not None and job.spec.name not in key.allowed_models:
             raise Forbidden(
@@ -91,7 +96,28 @@ class GenerationService:
         sources, mask = request_sources(request)
         if sources:
             job = await self.input_loader().load(job, sources, mask)
-        return job
+        return self.succeed(job, key)
+
+    def succeed(self, job: ImageJob, key: KeyInfo) -> ImageJob:
+        """`job` while its model is served today, else its successor's (the sandbox alike)."""
+        on = today()
+        if key.sandbox:
+            return plan(self.catalog, job, lambda m: not self.catalog.retired(m, on), lambda m: False, on)
+        return plan(
+            self.catalog, job, lambda m: self.router.serves(m, job.provider), self.router.reported_gone, on
+        )
+
+    async def served(self, job: ImageJob, key: KeyInfo) -> tuple[ImageJob, GenerationResult]:
+        """Route the job; a model the upstreams no longer know is served by its successor."""
+        for _ in range(len(self.catalog.chain(job.spec.name))):
+            try:
+                return job, await self.router.generate(job, sandbox=key.sandbox)
+            except ModelGoneUpstream:
+                following = self.succeed(job, key)
+                if following.spec.name == job.spec.name:
+                    raise
+                job = following
+        return job, await self.router.generate(job, sandbox=key.sandbox)
 
     async def generate(
         self,
@@ -104,7 +130,8 @@ class GenerationService:
         job, quote, reservation = await self.admit(request, key, context or RequestContext())
         created = int(time.time())
         try:
-            result = await self.router.generate(job, sandbox=key.sandbox)
+            job, result = await self.served(job, key)
+            result = await fit_result(result, job)
         except BaseException as error:
             await self.books.release(reservation, error)
             raise
@@ -143,6 +170,7 @@ class GenerationService:
             output_format=result.images[0].format if result.images else job.output_format,
             echo=echo,
             price_micros=price,
+            job=job,
         )
 
     async def admit(
@@ -240,7 +268,7 @@ def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[s
     The upstream's own report wins; otherwise the terms the request is billed at (so the echo, the
     usage record and the charge agree).
     """
-    if not job.spec.reports_echo:
+    if not job.shown_spec.reports_echo:
         return {}
     echo: dict[str, object] = {
         "background": "transparent" if job.background == "transparent" else "opaque",
@@ -249,6 +277,8 @@ def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[s
         "quality": terms.quality or AUTO_QUALITY,
     }
     echo.update(result.echo or {})
+    if job.asked is not None:
+        echo["size"] = job.asked.size  # the client got the size it asked for
     if result.usage is not None:
         echo["usage"] = result.usage
     return echo

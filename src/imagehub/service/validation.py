@@ -54,6 +54,7 @@ _OPTIONAL_FIELDS = (
     "seed",
     "input_fidelity",
     "partial_images",
+    "complexity",
 )
 
 MAX_SEED = 2**32 - 1
@@ -305,4 +306,5 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
         seed=req.seed,
         operation=operation,
         input_fidelity=req.input_fidelity,
+        complexity=req.complexity,
     )

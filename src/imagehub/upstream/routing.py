@@ -14,9 +14,11 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Generic, TypeVar
 
+from imagehub.catalog import Catalog, load_catalog, today
 from imagehub.errors import Forbidden, HubError, ServiceUnavailable
 from imagehub.observability import metrics
 from imagehub.schema.events import StreamItem, whole_answer
@@ -27,6 +29,7 @@ from imagehub.upstream.providers.base import ImageProvider, Load
 from imagehub.upstream.providers.errors import (
     ClientFault,
     DeploymentFault,
+    ModelGone,
     ProviderError,
     Retryable,
     TryElsewhere,
@@ -42,6 +45,16 @@ class UpstreamError(HubError):
     """What the client sees when the upstreams could not deliver."""
 
     type = "server_error"
+
+
+class ModelGoneUpstream(HubError):
+    """Every deployment tried answered model_not_found: the name is gone upstream.
+
+    The service serves it by its successor; only when none exists does the client see this 410.
+    """
+
+    status = 410
+    type = "invalid_request_error"
 
 
 class UpstreamRejected(HubError):
@@ -61,6 +74,8 @@ class Route:
     weight: float
     breaker: CircuitBreaker
     slots: Slots | None = None  # the deployment's limit on calls in flight, if it has one
+    # Models the operator listed by name: served here natively even past their shutdown date.
+    listed: frozenset[str] = field(default_factory=frozenset)
 
 
 class Router:
@@ -69,21 +84,40 @@ class Router:
         routes: Sequence[Route] = (),
         policy: RoutingPolicy | None = None,
         rng: random.Random | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.sandbox = SandboxProvider()
         self.routes = list(routes)
         self.policy = policy or RoutingPolicy()
         self._rng = rng or random.Random()
+        self._catalog = catalog or load_catalog()
+        # (deployment, model) pairs whose upstream answered model_not_found: never sent again.
+        self._gone: set[tuple[str, str]] = set()
 
-    def candidates(self, model: str, pinned: str | None = None) -> list[Route]:
+    def candidates(self, model: str, pinned: str | None = None, on: date | None = None) -> list[Route]:
+        """The deployments that serve `model` today: a shut-down name only where listed by name."""
         return [
             route
             for route in self.routes
-            if model in route.models and (pinned is None or route.provider.kind == pinned)
+            if model in route.models
+            and (pinned is None or route.provider.kind == pinned)
+            and self._live_on(route, model, on)
         ]
 
-    def serves(self, model: str) -> bool:
-        return bool(self.candidates(model))
+    def _live_on(self, route: Route, model: str, on: date | None) -> bool:
+        if (route.provider.name, model) in self._gone:
+            return False
+        if model in route.listed:
+            return True
+        spec = self._catalog.get(model)
+        return spec is None or not spec.lifecycle.shut_down(on or today(), route.provider.kind)
+
+    def serves(self, model: str, pinned: str | None = None) -> bool:
+        return bool(self.candidates(model, pinned))
+
+    def reported_gone(self, model: str) -> bool:
+        """Whether an upstream has answered model_not_found for `model` since start-up."""
+        return any(name == model for _, name in self._gone)
 
     def _weighted_order(self, routes: list[Route]) -> list[Route]:
         """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
@@ -134,7 +168,7 @@ class Router:
                 code="model_not_available",
             )
         last: ProviderError | None = None
-        tried = 0
+        tried = gone = 0
         full: list[Route] = []
         for route in self._order(candidates):
             if route.slots is not None and not route.slots.try_acquire():
@@ -145,6 +179,13 @@ class Router:
                 return outcome.value  # type: ignore[return-value]
             if outcome.error is not None:
                 tried, last = tried + 1, outcome.error
+                gone += isinstance(outcome.error, ModelGone)
+        if tried and gone == tried and not full:
+            raise ModelGoneUpstream(
+                f"The model {job.spec.name!r} no longer exists upstream ({last.message if last else ''}).",
+                param="model",
+                code="model_shut_down",
+            )
         now = time.monotonic()
         waitable = [route for route in full if route.breaker.retry_in(now) == 0]
         if waitable:
@@ -189,6 +230,18 @@ class Router:
             except ClientFault as fault:
                 route.breaker.release_probe()
                 raise UpstreamRejected(fault) from None
+            except ModelGone as error:
+                route.breaker.release_probe()  # a lifecycle fact, not a failing deployment
+                self._gone.add((route.provider.name, job.spec.name))
+                log.warning(
+                    "catalog entry %r is stale: deployment %s answered model_not_found (%s); "
+                    "it is served by its successor from now on. Set its shutdown_date in "
+                    "IMAGEHUB_CATALOG_FILE or run `imagehub models check`.",
+                    job.spec.name,
+                    route.provider.name,
+                    error.message,
+                )
+                return _Outcome(error=error)
             except (Retryable, DeploymentFault) as error:
                 if isinstance(error, TryElsewhere) and error.busy:
                     route.breaker.release_probe()  # busy is not broken: no mark against it
