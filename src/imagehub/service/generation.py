@@ -29,7 +29,7 @@ from imagehub.observability import metrics
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.fitting import fit_result
-from imagehub.service.succession import plan, refuse_if_told
+from imagehub.service.succession import Serves, plan, refuse_if_told, serving_model
 from imagehub.service.validation import default_model, validate_generation
 from imagehub.storage import ImageStore, StoredImage, UrlSigner
 from imagehub.upstream.routing import ModelGoneUpstream, Router
@@ -101,11 +101,17 @@ class GenerationService:
     def succeed(self, job: ImageJob, key: KeyInfo) -> ImageJob:
         """`job` while its model is served today, else its successor's (the sandbox alike)."""
         on = today()
+        return plan(self.catalog, job, *self.lifecycle_view(key, job.provider), on)
+
+    def lifecycle_view(self, key: KeyInfo, pinned: str | None = None) -> tuple[Serves, Serves]:
+        """(serves, gone) as this key sees them: the sandbox serves what the catalog says is live."""
         if key.sandbox:
-            return plan(self.catalog, job, lambda m: not self.catalog.retired(m, on), lambda m: False, on)
-        return plan(
-            self.catalog, job, lambda m: self.router.serves(m, job.provider), self.router.reported_gone, on
-        )
+            return (lambda model: not self.catalog.retired(model)), (lambda model: False)
+        return (lambda model: self.router.serves(model, pinned)), self.router.reported_gone
+
+    def served_by(self, name: str, key: KeyInfo) -> str | None:
+        """The model that serves `name` for this key today (itself, a successor, or None)."""
+        return serving_model(self.catalog, name, *self.lifecycle_view(key), today())
 
     async def served(self, job: ImageJob, key: KeyInfo) -> tuple[ImageJob, GenerationResult]:
         """Route the job; a model the upstreams no longer know is served by its successor."""

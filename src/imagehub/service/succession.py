@@ -39,20 +39,27 @@ def refuse_if_told(catalog: Catalog, name: str) -> None:
     )
 
 
-def plan(catalog: Catalog, job: ImageJob, serves: Serves, gone: Serves, on: date) -> ImageJob:
-    """The job to send: `job` itself while its model is served, else one for its successor.
+def serving_model(catalog: Catalog, name: str, serves: Serves, gone: Serves, on: date) -> str | None:
+    """Which model serves requests for `name` today: itself, a successor, or None (gone for good).
 
     `gone` says an upstream has answered model_not_found for a name the catalog thinks live.
     """
-    name = job.spec.name
-    refuse_if_told(catalog, name)
     if catalog.override(name) is None and serves(name):
-        return job
+        return name
     if not (catalog.retired(name, on) or gone(name)):
-        return job  # live by the catalog but not deployed: the router says how to configure it
+        return name  # live by the catalog but not deployed: the router says how to configure it
     chain = catalog.chain(name)[1:]
     live = [model for model in chain if not catalog.retired(model, on) and not gone(model)]
-    chosen = next((model for model in live if serves(model)), live[0] if live else None)
+    return next((model for model in live if serves(model)), live[0] if live else None)
+
+
+def plan(catalog: Catalog, job: ImageJob, serves: Serves, gone: Serves, on: date) -> ImageJob:
+    """The job to send: `job` itself while its model is served, else one for its successor."""
+    name = job.spec.name
+    refuse_if_told(catalog, name)
+    chosen = serving_model(catalog, name, serves, gone, on)
+    if chosen == name:
+        return job
     if chosen is None:
         shutdown = job.spec.lifecycle.shutdown_date
         when = f" on {shutdown.isoformat()}" if shutdown else ""
@@ -63,10 +70,10 @@ def plan(catalog: Catalog, job: ImageJob, serves: Serves, gone: Serves, on: date
         )
     target = catalog.get(chosen)
     assert target is not None  # chain() yields catalog models only
-    return successor_job(job, target, on)
+    return successor_job(job, target)
 
 
-def successor_job(job: ImageJob, target: ModelSpec, on: date) -> ImageJob:
+def successor_job(job: ImageJob, target: ModelSpec) -> ImageJob:
     """`job`, asked of a retired model, as `target` takes it; `asked` keeps the original terms."""
     old = job.spec
     rules = old.lifecycle
