@@ -20,14 +20,18 @@ def _unix(day: date | None) -> int:
 
 
 def _with_base(name: str, tables: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """A table with `extends` takes every field of its base (one level) unless it sets its own."""
+    """A table with `extends` takes every field of its base (one level) unless it sets its own.
+
+    Not its lifecycle: every name has its own dates (a twin outlives its base, or not).
+    """
     table = dict(tables[name])
     base = table.pop("extends", None)
     if base is None:
         return table, None
     if base not in tables or "extends" in tables[base]:
         raise ValueError(f"catalog: {name}: extends {base!r}, which is not a plain model")
-    return {**tables[base], **table}, base
+    inherited = {key: value for key, value in tables[base].items() if key != "lifecycle"}
+    return {**inherited, **table}, base
 
 
 Tables = tuple[dict[str, str], dict[str, str]]

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from imagehub.accounts.keys import KeyInfo, KeyStore
-from imagehub.catalog import load_catalog
+from imagehub.catalog import CatalogFileError, load_catalog
 from imagehub.cli.accounts import keys, usage, with_keys
 from imagehub.cli.engine import engine
 from imagehub.cli.generate import generate
@@ -59,7 +59,12 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     open_files = raise_open_file_limit()  # before anything opens files; the workers inherit it
     try:
-        config = load_config(load_catalog(), settings.config_file)
+        catalog = load_catalog()
+    except CatalogFileError as exc:  # one line naming the file and the fault, never a traceback
+        click.echo(f"Error: IMAGEHUB_CATALOG_FILE {exc}", err=True)
+        sys.exit(2)
+    try:
+        config = load_config(catalog, settings.config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
