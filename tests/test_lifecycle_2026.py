@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -275,3 +277,20 @@ def test_a_deployment_listing_a_dead_name_serves_it_natively(
             assert base64.b64decode(result.data[0].b64_json or "")[:4] == b"\x89PNG"
         finally:
             hub.hub.stop()
+
+
+def test_the_usage_record_keeps_the_asked_and_the_served_model(
+    december: December, fake: FakeOpenAIDecember2026
+) -> None:
+    december.sdk().images.generate(model="dall-e-3", prompt="on the record", user="ledger-check")
+    database = december.hub.data_dir / "imagehub.db"
+    rows: list[tuple[str, str | None]] = []
+    for _ in range(200):  # the usage writer batches records: wait for this one to land
+        with sqlite3.connect(database) as connection:
+            rows = connection.execute(
+                "SELECT model, requested_model FROM usage_records WHERE requested_model = 'dall-e-3'"
+            ).fetchall()
+        if rows:
+            break
+        time.sleep(0.05)
+    assert ("gpt-image-2.5-sunburst", "dall-e-3") in rows

@@ -189,13 +189,16 @@ class GenerationService:
         except HubError as error:
             await self.record_rejected(key, context, error)
             raise
-        context.model = job.spec.name
+        asked, context.model = context.model, job.spec.name
         quote = 0 if key.sandbox else self.prices.quote(job)
-        return job, quote, await self._reserve(job, key, quote, context)
+        requested = asked if asked != job.spec.name else None
+        return job, quote, await self._reserve(job, key, quote, context, requested)
 
-    async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
+    async def _reserve(
+        self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext, requested: str | None
+    ) -> Reservation:
         metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)
-        hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n)
+        hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n, requested)
         return await self.books.reserve(context, hold)
 
     async def record_rejected(self, key: KeyInfo, context: RequestContext, error: BaseException) -> None:
