@@ -118,8 +118,11 @@ def google_error(
 
 def gemini_size(model: str, aspect_ratio: str, image_size: str = "1K") -> tuple[int, int] | None:
     """Output pixels for a Gemini image model, or None if the ratio/size is not supported."""
-    table = GEMINI_31_FLASH_SIZES if "gemini-3.1-flash" in model else GEMINI_3_PRO_SIZES
-    if "gemini-3" in model:
+    flash = "gemini-3.1-flash" in model and "lite" not in model
+    table = GEMINI_31_FLASH_SIZES if flash or "nano-banana" in model else GEMINI_3_PRO_SIZES
+    if "lite" in model and image_size != "1K":
+        return None
+    if "gemini-3" in model or "nano-banana" in model:
         base = table.get(aspect_ratio)
         scale = GEMINI_3_PRO_SCALE.get(image_size)
         return None if base is None or scale is None else (base[0] * scale, base[1] * scale)
@@ -127,7 +130,7 @@ def gemini_size(model: str, aspect_ratio: str, image_size: str = "1K") -> tuple[
 
 
 def output_tokens_for(model: str, image_size: str) -> int:
-    if "gemini-3.1-flash" in model:
+    if "gemini-3.1-flash" in model or "nano-banana" in model:
         return GEMINI_31_FLASH_TOKENS.get(image_size, 1120)
     return GEMINI_3_PRO_TOKENS.get(image_size, 1120) if "gemini-3" in model else GEMINI_25_TOKENS
 
@@ -265,7 +268,8 @@ class FakeGoogle(FakeServer):
     # ---- Gemini ----------------------------------------------------------------------------------
 
     def _generate_content(self, model: str, body: dict[str, Any], fault: Fault | None) -> web.Response:
-        if self.strict and ("image" not in model or model in SHUT_DOWN):
+        draws = "image" in model or "nano-banana" in model
+        if self.strict and (not draws or model in SHUT_DOWN):
             return self._error(
                 404,
                 f"models/{model} is not found for API version v1beta, "
