@@ -286,7 +286,7 @@ def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[s
         "quality": terms.quality or AUTO_QUALITY,
     }
     echo.update(result.echo or {})
-    if job.asked is not None:
+    if job.asked is not None and job.asked.size != "auto":
         echo["size"] = job.asked.size  # the client got the size it asked for
     if result.usage is not None:
         echo["usage"] = result.usage

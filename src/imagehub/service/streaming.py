@@ -141,7 +141,7 @@ class GenerationStream:
             "created_at": int(time.time()),
             "output_format": image.format,
             "quality": terms.quality or AUTO_QUALITY,
-            "size": job.asked.size if job.asked is not None else terms.size,
+            "size": job.asked.size if job.asked is not None and job.asked.size != "auto" else terms.size,
             "usage": (result.usage if result is not None else None) or NO_USAGE,
         }
         if job.response_format == "url":

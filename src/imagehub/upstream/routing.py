@@ -161,8 +161,10 @@ class Router:
             # Not 503: retrying cannot help until the operator acts, and the SDKs retry 5xx.
             pin = f" through provider {job.provider!r}" if job.provider else ""
             providers = (job.provider,) if job.provider else job.spec.providers
+            asked = job.asked.spec.name if job.asked is not None else None
+            name = f"{asked!r} (shut down, served by {job.spec.name!r})" if asked else repr(job.spec.name)
             raise Forbidden(
-                f"No deployment serves model {job.spec.name!r}{pin} on this hub. "
+                f"No deployment serves model {name}{pin} on this hub. "
                 f"{how_to_configure(job.spec.name, providers)} A sandbox key serves every model offline.",
                 param="model",
                 code="model_not_available",
