@@ -19,12 +19,19 @@ from datetime import date
 from typing import Generic, TypeVar
 
 from imagehub.catalog import Catalog, load_catalog, today
-from imagehub.errors import Forbidden, HubError, ServiceUnavailable
+from imagehub.errors import Forbidden, ServiceUnavailable
 from imagehub.observability import metrics
 from imagehub.schema.events import StreamItem, whole_answer
 from imagehub.schema.images import GenerationResult, ImageJob
 from imagehub.upstream.circuit import CircuitBreaker
 from imagehub.upstream.deployments import RoutingPolicy, how_to_configure
+from imagehub.upstream.failures import (
+    ModelGoneUpstream,
+    UpstreamError,
+    UpstreamRejected,
+    error_kind,
+    final_error,
+)
 from imagehub.upstream.providers.base import ImageProvider, Load
 from imagehub.upstream.providers.errors import (
     ClientFault,
@@ -37,32 +44,10 @@ from imagehub.upstream.providers.errors import (
 from imagehub.upstream.providers.sandbox.provider import SandboxProvider
 from imagehub.upstream.slots import Slots
 
+__all__ = ["ModelGoneUpstream", "OpenedStream", "RestOfStream", "Route", "Router", "UpstreamError"]
+
 log = logging.getLogger("imagehub.routing")
 T = TypeVar("T")
-
-
-class UpstreamError(HubError):
-    """What the client sees when the upstreams could not deliver."""
-
-    type = "server_error"
-
-
-class ModelGoneUpstream(HubError):
-    """Every deployment tried answered model_not_found: the name is gone upstream.
-
-    The service serves it by its successor; only when none exists does the client see this 410.
-    """
-
-    status = 410
-    type = "invalid_request_error"
-
-
-class UpstreamRejected(HubError):
-    """An upstream's own verdict on the request (e.g. content policy), passed on unchanged."""
-
-    def __init__(self, fault: ClientFault) -> None:
-        super().__init__(fault.message, param=fault.param, code=fault.code, status=fault.status)
-        self.type = fault.type
 
 
 @dataclass
@@ -209,7 +194,7 @@ class Router:
                 code="upstream_unavailable",
                 headers={"Retry-After": str(wait)},
             )
-        raise _final_error(job, last, tried)
+        raise final_error(job, last, tried)
 
     async def _serve_on(
         self,
@@ -274,7 +259,7 @@ class Router:
                 result = await call(route.provider)
             except ProviderError as error:
                 metrics.UPSTREAM_CALLS.labels(name, "error").inc()
-                metrics.UPSTREAM_ERRORS.labels(name, _error_kind(error)).inc()
+                metrics.UPSTREAM_ERRORS.labels(name, error_kind(error)).inc()
                 if not isinstance(error, Retryable) or isinstance(error, TryElsewhere):
                     raise
                 if attempt == policy.max_retries:
@@ -393,42 +378,3 @@ def _load_rank(route: Route) -> tuple[bool, float]:
     report = getattr(route.provider, "current_load", None)
     load: Load = report() if report is not None else Load(healthy=True, queue=0.0)
     return (not load.healthy, load.queue)
-
-
-def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:
-    detail = last.message if last else "no answer"
-    if isinstance(last, TryElsewhere) and last.busy:
-        wait = str(max(1, round(last.retry_after or 1)))
-        return ServiceUnavailable(
-            f"Every engine for {job.spec.name!r} is busy ({tried} tried). Retry in {wait}s.",
-            code="engine_overloaded",
-            headers={"Retry-After": wait},
-        )
-    prefix = f"The upstream for {job.spec.name!r} failed ({tried} deployment(s) tried). Last error: {detail}"
-    if isinstance(last, Retryable) and last.status == 429:
-        headers = {"Retry-After": str(max(1, round(last.retry_after or 1)))}
-        error = UpstreamError(prefix, code="upstream_rate_limited", status=429, headers=headers)
-        error.type = "rate_limit_error"
-        return error
-    if isinstance(last, Retryable) and last.timeout:
-        return UpstreamError(prefix, code="upstream_timeout", status=504)
-    return UpstreamError(prefix, code="upstream_error", status=502)
-
-
-def _error_kind(error: ProviderError) -> str:
-    """A small, fixed set of label values for the errors metric."""
-    if isinstance(error, Retryable):
-        if error.timeout:
-            return "timeout"
-        if error.status == 429:
-            return "rate_limited"
-        if (
-            error.status is not None
-            and error.status >= 500
-            and error.code not in ("upstream_connection_error", "upstream_bad_response")
-        ):
-            return "server_error"
-        return error.code.removeprefix("upstream_") if error.code else "retryable"
-    if isinstance(error, DeploymentFault):
-        return "deployment"
-    return "rejected"
