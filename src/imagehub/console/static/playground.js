@@ -34,11 +34,31 @@ function capsOf(model) {
   };
 }
 
+// Deprecated names (announced or past their shutdown date) go in a group of their own, each
+// saying which model serves it today, so nobody picks one by accident.
+function modelOption(model, selected) {
+  const hub = model.imagehub;
+  const servedBy = hub.served_by && hub.served_by !== model.id ? ` → served by ${hub.served_by}` : "";
+  const until = model.shutdown_date ? ` (shutdown ${model.shutdown_date})` : "";
+  const text = hub.deprecated ? `${model.id}${until}${servedBy}` : model.id;
+  return el("option", { value: model.id, text, selected: model.id === selected });
+}
+
 function fillModels() {
   const editing = mode() === "edit";
   const usable = models.filter((m) => !editing || capsOf(m).edits);
   const previous = $("f-model").value;
-  options($("f-model"), usable.map((m) => m.id), { selected: usable.some((m) => m.id === previous) ? previous : null });
+  const selected = usable.some((m) => m.id === previous) ? previous : null;
+  const live = usable.filter((m) => !m.imagehub.deprecated);
+  const deprecated = usable.filter((m) => m.imagehub.deprecated);
+  const select = $("f-model");
+  select.replaceChildren();
+  for (const [label, group] of [["Current models", live], ["Deprecated names", deprecated]]) {
+    if (!group.length) continue;
+    const holder = el("optgroup", { label });
+    for (const model of group) holder.append(modelOption(model, selected));
+    select.append(holder);
+  }
   fillFields();
 }
 
