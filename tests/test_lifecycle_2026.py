@@ -21,6 +21,7 @@ import pytest
 from tests.fakes.openai_2026 import SHUT_DOWN, FakeOpenAIDecember2026
 from tests.hub import Hub, create_key
 from tests.images import decode_b64, open_bytes
+from tests.payloads import png, rgba_png
 from tests.test_spec_examples import BASIC, DALL_E_3, _run
 
 # Deprecation is the notice date (RFC 9745), Sunset the shutdown date (RFC 8594).
@@ -294,3 +295,30 @@ def test_the_usage_record_keeps_the_asked_and_the_served_model(
             break
         time.sleep(0.05)
     assert ("gpt-image-2.5-sunburst", "dall-e-3") in rows
+
+
+def test_dall_e_2_variation_becomes_an_edit_on_its_successor(
+    december: December, fake: FakeOpenAIDecember2026
+) -> None:
+    result = december.sdk().images.create_variation(
+        image=("square.png", png(width=256, height=256), "image/png"), size="512x512", n=1
+    )
+    assert result.data is not None and result.data[0].url
+    assert open_bytes(httpx.get(result.data[0].url).content).size == (512, 512)
+    sent = fake.last
+    assert sent.path == "/v1/images/edits" and sent.field("model") == "gpt-image-2.5-sunburst"
+    assert "variation" in (sent.field("prompt") or "")
+
+
+def test_dall_e_2_edit_without_mask_edits_where_the_image_is_transparent(
+    december: December, fake: FakeOpenAIDecember2026
+) -> None:
+    source = rgba_png(256, 256)
+    result = december.sdk().images.edit(
+        model="dall-e-2", image=("a.png", source, "image/png"), prompt="fill it", size="256x256"
+    )
+    assert result.data is not None and result.data[0].url
+    assert open_bytes(httpx.get(result.data[0].url).content).size == (256, 256)
+    sent = fake.last
+    assert sent.field("model") == "gpt-image-2.5-sunburst" and sent.field("size") == "1024x1024"
+    assert [part.data for part in sent.files("mask")] == [source], "the image's alpha is the mask"

@@ -39,7 +39,8 @@ class Lifecycle:
 
     `quality_map` and `style_prompt` are the rule for serving the old contract on a successor:
     a quality the successor lacks becomes the mapped one; a style becomes words added to the
-    prompt (GPT image models take no `style`).
+    prompt (GPT image models take no `style`); a variation becomes an edit with
+    `variation_prompt` where the successor makes no variations.
     """
 
     released: date | None = None
@@ -50,6 +51,8 @@ class Lifecycle:
     providers: Mapping[str, ProviderDates] = field(default_factory=dict)
     quality_map: Mapping[str, str] = field(default_factory=dict)
     style_prompt: Mapping[str, str] = field(default_factory=dict)
+    # A variation asked of a model whose successor makes none becomes an edit with this prompt.
+    variation_prompt: str | None = None
 
     def dates_for(self, provider: str | None) -> tuple[date | None, date | None]:
         """(deprecated, shutdown_date) on `provider`, its own row winning over the model's."""
@@ -83,7 +86,7 @@ def _iso(day: date | None) -> str | None:
 
 
 _FIELDS = ("released", "deprecated", "shutdown_date", "successor", "source", "providers")
-_RULES = ("quality_map", "style_prompt")
+_RULES = ("quality_map", "style_prompt", "variation_prompt")
 
 
 def lifecycle_from_table(owner: str, table: Mapping[str, Any], released: date | None) -> Lifecycle:
@@ -109,4 +112,5 @@ def lifecycle_from_table(owner: str, table: Mapping[str, Any], released: date | 
         providers=providers,
         quality_map=dict(table.get("quality_map", {})),
         style_prompt=dict(table.get("style_prompt", {})),
+        variation_prompt=table.get("variation_prompt"),
     )

@@ -77,19 +77,22 @@ def successor_job(job: ImageJob, target: ModelSpec) -> ImageJob:
     """`job`, asked of a retired model, as `target` takes it; `asked` keeps the original terms."""
     old = job.spec
     rules = old.lifecycle
-    if job.operation == "variation" and not target.variations:
-        raise Gone(
-            f"{old.name} is shut down, and its successor {target.name} makes no variations. "
-            f"Use POST /images/edits with {target.name} and a prompt instead.",
-            param="model",
-            code="model_shut_down",
-        )
+    operation, prompt = job.operation, job.prompt
+    if operation == "variation" and not target.variations:
+        if rules.variation_prompt is None or not target.edit_endpoint:
+            raise Gone(
+                f"{old.name} is shut down, and its successor {target.name} makes no variations. "
+                f"Use POST /images/edits with {target.name} and a prompt instead.",
+                param="model",
+                code="model_shut_down",
+            )
+        operation, prompt = "edit", rules.variation_prompt
     size = successor_size(old, job.size, job.width, job.height, target)
     width, height = target.pixel_size(size)
     quality = rules.quality_map.get(job.quality or "", job.quality)
     if quality not in target.qualities:
         quality = target.default_quality
-    prompt, style = job.prompt, job.style
+    style = job.style
     if style is not None and style not in target.styles:
         words = rules.style_prompt.get(style)
         prompt, style = (f"{prompt}\n\n{words}" if words else prompt), None
@@ -102,6 +105,7 @@ def successor_job(job: ImageJob, target: ModelSpec) -> ImageJob:
     return replace(
         job,
         spec=target,
+        operation=operation,
         provider=job.provider if job.provider in target.providers else None,
         prompt=prompt[: target.max_prompt_chars],
         size=size,
