@@ -83,6 +83,8 @@ async def generate_images(
         "provider": outcome.provider,
         "images": len(outcome.data),
     }
+    if outcome.job is not None and outcome.job.asked is not None:
+        request.state.log["requested_model"] = outcome.job.asked.spec.name
     headers = {
         "x-imagehub-provider": outcome.provider,
         "x-imagehub-cost-micros": str(outcome.price_micros),

@@ -50,6 +50,8 @@ async def stream_images(
         "provider": stream.provider,
         "stream": True,
     }
+    if stream.job.asked is not None:
+        request.state.log["requested_model"] = stream.job.asked.spec.name
 
     async def on_settled(completed_events: bytes) -> None:
         if claim is not None:
