@@ -35,13 +35,13 @@ def edit_json(hub: Hub, key: str, body: dict[str, Any]) -> httpx.Response:
     )
 
 
-# --- sandbox: what clients testing edit flows offline get --------------------------------------------
-
-
 @pytest.fixture
 def live(archive: LiveHub) -> LiveHub:
     """These tests pin the edit wire format of models shut down since: the hub as of 2026-04-01."""
     return archive
+
+
+# --- sandbox: what clients testing edit flows offline get --------------------------------------------
 
 
 def test_sdk_edit_one_file_returns_the_input_tinted(sdk: openai.OpenAI) -> None:

@@ -96,7 +96,8 @@ def test_dall_e_3_example_of_our_page_answers_exactly_1792x1024(
     raw = december.sdk().images.with_raw_response.generate(**_body(DALL_E_3))
     assert raw.http_response.status_code == 200
     assert raw.headers["x-imagehub-model"] == "gpt-image-2.5-sunburst"
-    assert int(raw.headers["x-imagehub-cost-micros"]) > 0, "priced as the successor"
+    # Priced as the successor: the tokens the fake reports (12 in, 7024 out) at $5 / $30 per 1M.
+    assert raw.headers["x-imagehub-cost-micros"] == str(12 * 5 + 7024 * 30)
     result = raw.parse()
     assert result.data is not None and len(result.data) == 1 and result.data[0].b64_json
     assert decode_b64(result.data[0].b64_json).size == (1792, 1024)
@@ -193,6 +194,7 @@ def test_the_models_list_says_shutdown_and_successor(
     assert entry.shutdown_date == "2026-05-12" and entry.model_extra is not None
     extension = entry.model_extra["imagehub"]
     assert extension["deprecated"] is True and extension["successor"] == "gpt-image-2.5-sunburst"
+    assert extension["price"]["per_token"]["output"] == 30, "listed at what it is charged now"
     assert extension["served_by"] == "gpt-image-2.5-sunburst"
     current = december.sdk().models.retrieve("gpt-image-2.6-sunburst")
     assert current.shutdown_date is None and current.model_extra is not None

@@ -35,6 +35,8 @@ def _entry(request: Request, key: KeyInfo, name: str, spec: ModelSpec, alias: Al
     available = serving is not None and (key.sandbox or bool(deployed))
     entry = model_object(name, spec, owners, available=available, prices=service.prices, alias=alias)
     entry[EXTENSION_KEY]["served_by"] = serving
+    if serving is not None and serving != spec.name:
+        entry[EXTENSION_KEY]["price"] = service.prices.listing(serving)  # what it is charged at now
     return entry
 
 
