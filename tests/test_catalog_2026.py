@@ -225,6 +225,9 @@ def test_compression_below_100_with_png_is_still_refused(sdk: openai.OpenAI) -> 
         ("gemini-3-pro-image", "1584x672", "21:9", "1K"),
         ("gemini-3-pro-image", "1696x2528", "2:3", "2K"),
         ("gemini-3-pro-image", "6336x2688", "21:9", "4K"),
+        ("gemini-nano-banana-2.1", "2752x1536", "16:9", "2K"),
+        ("gemini-nano-banana-2.1", "2048x8192", "1:4", "4K"),
+        ("gemini-3.1-flash-lite-image", "1264x848", "3:2", "1K"),
     ],
 )
 def test_gemini_sizes_become_aspect_ratio_and_image_size(

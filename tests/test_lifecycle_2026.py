@@ -324,3 +324,25 @@ def test_dall_e_2_edit_without_mask_edits_where_the_image_is_transparent(
     sent = fake.last
     assert sent.field("model") == "gpt-image-2.5-sunburst" and sent.field("size") == "1024x1024"
     assert [part.data for part in sent.files("mask")] == [source], "the image's alpha is the mask"
+
+
+def test_gpt_image_2_6_takes_complexity_and_the_new_qualities(
+    december: December, fake: FakeOpenAIDecember2026
+) -> None:
+    client = december.sdk()
+    client.images.generate(
+        model="gpt-image-2.6-flare",
+        prompt="planned",
+        size="1536x1024",
+        quality="max",  # type: ignore[arg-type]
+        extra_body={"complexity": "low"},
+    )
+    assert fake.last.json["quality"] == "max" and fake.last.json["complexity"] == "low"
+    client.images.generate(model="gpt-image-2.5-sunburst", prompt="x", quality="xhigh")  # type: ignore[arg-type]
+    assert fake.last.json["quality"] == "xhigh" and "complexity" not in fake.last.json
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="gpt-image-2.5-flare", prompt="x", extra_body={"complexity": "high"})
+    assert caught.value.param == "complexity" and caught.value.code == "unsupported_parameter"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="gpt-image-2", prompt="x", quality="max")  # type: ignore[arg-type]
+    assert caught.value.param == "quality"
