@@ -81,21 +81,23 @@ class Router:
 
     def candidates(self, model: str, pinned: str | None = None, on: date | None = None) -> list[Route]:
         """The deployments that serve `model` today: a shut-down name only where listed by name."""
-        return [
+        routes = [
             route
             for route in self.routes
-            if model in route.models
-            and (pinned is None or route.provider.kind == pinned)
-            and self._live_on(route, model, on)
+            if model in route.models and (pinned is None or route.provider.kind == pinned)
         ]
+        if not routes:
+            return routes
+        day = on or today()
+        return [route for route in routes if self._live_on(route, model, day)]
 
-    def _live_on(self, route: Route, model: str, on: date | None) -> bool:
+    def _live_on(self, route: Route, model: str, on: date) -> bool:
         if (route.provider.name, model) in self._gone:
             return False
         if model in route.listed:
             return True
         spec = self._catalog.get(model)
-        return spec is None or not spec.lifecycle.shut_down(on or today(), route.provider.kind)
+        return spec is None or not spec.lifecycle.shut_down(on, route.provider.kind)
 
     def serves(self, model: str, pinned: str | None = None) -> bool:
         return bool(self.candidates(model, pinned))
