@@ -346,3 +346,27 @@ def test_gpt_image_2_6_takes_complexity_and_the_new_qualities(
     with pytest.raises(openai.BadRequestError) as caught:
         client.images.generate(model="gpt-image-2", prompt="x", quality="max")  # type: ignore[arg-type]
     assert caught.value.param == "quality"
+
+
+def test_a_provider_row_moves_the_date_for_that_provider_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """OpenAI retires gpt-image-2 early; Azure's row (no deployment here) would keep it."""
+    overlay = tmp_path_factory.mktemp("provider-row") / "catalog.toml"
+    overlay.write_text(
+        '[models."gpt-image-2".lifecycle]\n'
+        'successor = "gpt-image-2.6-flare"\n'
+        "providers.openai = { shutdown_date = 2026-11-01 }\n"
+        "providers.azure = { shutdown_date = 2027-06-01 }\n"
+    )
+    with FakeOpenAIDecember2026() as fake:
+        hub = _december_hub(tmp_path_factory, fake, IMAGEHUB_CATALOG_FILE=str(overlay))
+        try:
+            raw = hub.sdk().images.with_raw_response.generate(
+                model="gpt-image-2", prompt="p", size="1024x1024"
+            )
+            assert raw.headers["x-imagehub-model"] == "gpt-image-2.6-flare"
+            assert raw.headers["sunset"] == "Sun, 01 Nov 2026 00:00:00 GMT"
+            assert fake.received_models() == ["gpt-image-2.6-flare"]
+        finally:
+            hub.hub.stop()

@@ -89,11 +89,15 @@ class Catalog:
         return spec.lifecycle.successor if spec else None
 
     def retired(self, name: str, on: date | None = None) -> bool:
-        """Past the model's own shutdown date, or re-pointed by the operator."""
+        """Past the model's shutdown date on its first provider, or re-pointed by the operator.
+
+        The sandbox stands in for that provider, so it follows the same dates.
+        """
         spec = self._specs.get(name)
         if spec is None:
             return False
-        return name in self._overrides or spec.lifecycle.shut_down(on or today())
+        home = spec.providers[0] if spec.providers else None
+        return name in self._overrides or spec.lifecycle.shut_down(on or today(), home)
 
     def chain(self, name: str) -> list[str]:
         """`name`, its successor, that one's successor ...: each model once, in order."""

@@ -97,7 +97,7 @@ def successor_job(job: ImageJob, target: ModelSpec) -> ImageJob:
         words = rules.style_prompt.get(style)
         prompt, style = (f"{prompt}\n\n{words}" if words else prompt), None
     output_format = job.output_format if job.output_format in target.output_formats else None
-    deprecated, sunset = rules.dates_for(job.provider)
+    deprecated, sunset = rules.dates_for(job.provider or (old.providers[0] if old.providers else None))
     mask = job.mask
     if mask is None and job.images and old.mask_from_alpha and target.accepts_mask:
         mask = job.images[0]  # the old model edited where the image is transparent
