@@ -52,7 +52,11 @@ class _EditOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(description="What to change. Its maximum length depends on the model.")
-    model: str | None = Field(default=None, description="Defaults to gpt-image-1.5, as OpenAI's does.")
+    model: str | None = Field(
+        default=None,
+        description="OpenAI's default, gpt-image-1.5, followed to the model that succeeds it today "
+        "(gpt-image-2.6-sunburst since 2026-12-01).",
+    )
     n: int | None = None
     size: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
