@@ -91,6 +91,11 @@ class BillingHub:
         return openai.OpenAI(base_url=f"{self.hubs[hub].url}/api", api_key=secret, max_retries=0, timeout=60)
 
 
+#: For tests of the ledger's mechanics priced on dall-e-2 (16,000 micro-USD at 256x256): the hub
+#: as of 2026-04-01, before DALL-E's shutdown, so the model and its price stay fixed.
+BEFORE_SHUTDOWNS = {"IMAGEHUB_TODAY": "2026-04-01"}
+
+
 @contextmanager
 def billing_hub(
     tmp_path: Path,

@@ -85,6 +85,26 @@ def live(
     running.stop()
 
 
+@pytest.fixture(scope="session")
+def archive(
+    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_google: FakeGoogle
+) -> Iterator[LiveHub]:
+    """`live` as it was on 2026-04-01 (IMAGEHUB_TODAY), before DALL-E, gpt-image-1 and Gemini 2.5
+    were shut down: their names go upstream as they are, so the adapters' wire format for them
+    stays covered (OpenAI-compatible servers that list them by name still get them today)."""
+    data_dir = tmp_path_factory.mktemp("archive") / "data"
+    env = {
+        "OPENAI_BASE_URL": f"{fake_openai.url}/v1",
+        "OPENAI_API_KEY": fake_openai.api_key,
+        "GEMINI_BASE_URL": f"{fake_google.url}/v1beta",
+        "GEMINI_API_KEY": fake_google.api_key,
+        "IMAGEHUB_TODAY": "2026-04-01",
+    }
+    running = Hub(data_dir, env=env).start()
+    yield LiveHub(running, create_key(data_dir, "archive", sandbox=False))
+    running.stop()
+
+
 @pytest.fixture
 def upstreams(fake_openai: FakeOpenAI, fake_google: FakeGoogle) -> Iterator[tuple[FakeOpenAI, FakeGoogle]]:
     """Fresh request logs and fault queues for each test."""

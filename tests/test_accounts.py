@@ -21,7 +21,9 @@ USD = 1_000_000
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def billing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingHub]:
-    with billing_hub(tmp_path_factory.mktemp(request.param), request.param) as hub:
+    # The ledger's rules on DALL-E's and gpt-image-1's own price tables: the hub as of 2026-04-01.
+    today = {"IMAGEHUB_TODAY": "2026-04-01"}
+    with billing_hub(tmp_path_factory.mktemp(request.param), request.param, extra_env=today) as hub:
         yield hub
 
 
@@ -294,7 +296,11 @@ def test_cli_topup_update_and_usage(billing: BillingHub) -> None:
 
 def test_crash_after_reservation_is_recovered(tmp_path: Path) -> None:
     """Kill the hub while the upstream is still working; on restart the money comes back."""
-    env = {"IMAGEHUB_STALE_RESERVATION_SECONDS": "1", "IMAGEHUB_SWEEP_INTERVAL_SECONDS": "0.3"}
+    env = {
+        "IMAGEHUB_STALE_RESERVATION_SECONDS": "1",
+        "IMAGEHUB_SWEEP_INTERVAL_SECONDS": "0.3",
+        "IMAGEHUB_TODAY": "2026-04-01",  # dall-e-3 at its own price, as before its shutdown
+    }
     with billing_hub(tmp_path, "sqlite", extra_env=env) as billing:
         key_id, secret = billing.new_key(balance_micros=1 * USD)
         billing.upstream.enqueue(Fault.timeout(20))

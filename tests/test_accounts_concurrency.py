@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.billing_hub import BillingHub, billing_hub
+from tests.billing_hub import BEFORE_SHUTDOWNS, BillingHub, billing_hub
 from tests.databases import REDIS_URL, require_redis
 
 PRICE = 16_000  # dall-e-2 256x256
@@ -57,13 +57,15 @@ def _prove_no_overspend(billing: BillingHub) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_no_overspend_under_concurrency(tmp_path: Path, backend: str) -> None:
-    with billing_hub(tmp_path, backend) as billing:
+    with billing_hub(tmp_path, backend, extra_env=BEFORE_SHUTDOWNS) as billing:
         _prove_no_overspend(billing)
 
 
 def test_two_hub_processes_share_postgres_and_redis(tmp_path: Path) -> None:
     require_redis()
-    with billing_hub(tmp_path, "postgresql", processes=2, redis_url=REDIS_URL) as billing:
+    with billing_hub(
+        tmp_path, "postgresql", processes=2, redis_url=REDIS_URL, extra_env=BEFORE_SHUTDOWNS
+    ) as billing:
         _prove_no_overspend(billing)
 
         # One rpm limit across both processes: 3 per minute in total, not 3 per process.

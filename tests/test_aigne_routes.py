@@ -200,10 +200,11 @@ def test_client_did_is_recorded_with_usage_and_logged(
             assert local.post(V2, json={"input": bad}, headers=_auth(key)).status_code == 400
         assert local.portal is not None
         records = local.portal.call(_usage_records, app)
-        assert [(r.client_did, r.model, r.status_code) for r in records] == [
-            ("zTestClientDid", "dall-e-2", 200),
-            ("zTestClientDid", "dall-e-2", 400),
-            ("zTestClientDid", "(unparsed)", 400),  # rejected while translating, like the main route
+        # dall-e-2 is shut down: its successor served it, and the record keeps both names.
+        assert [(r.client_did, r.model, r.requested_model, r.status_code) for r in records] == [
+            ("zTestClientDid", "gpt-image-2.5-sunburst", "dall-e-2", 200),
+            ("zTestClientDid", "dall-e-2", None, 400),
+            ("zTestClientDid", "(unparsed)", None, 400),  # rejected while translating, like the main route
         ]
         assert all(r.key_id == records[0].key_id and r.key_id.startswith("key_") for r in records)
         # The mount point setting is what discovery announces, normalised.

@@ -104,27 +104,28 @@ def test_gpt_image_2_edit_with_input_fidelity(live: LiveHub, upstreams: Upstream
 # -- chatgpt-image-latest -------------------------------------------------------------------------
 
 
-def test_chatgpt_image_latest_generates_and_edits(live: LiveHub, upstreams: Upstreams) -> None:
+def test_chatgpt_image_latest_is_served_by_its_successor(live: LiveHub, upstreams: Upstreams) -> None:
+    """Shut down on 2026-12-01: gpt-image-2.6-sunburst serves it, generations and edits alike."""
     fake, _ = upstreams
     made = live.sdk().images.generate(model="chatgpt-image-latest", prompt="ok", size="1024x1536")
     assert made.data is not None and decode_b64(made.data[0].b64_json or "").size == (1024, 1536)
-    assert fake.last is not None and fake.last.json["model"] == "chatgpt-image-latest"
+    assert fake.last is not None and fake.last.json["model"] == "gpt-image-2.6-sunburst"
     assert "response_format" not in fake.last.json, "GPT image models reject it upstream"
     live.sdk().images.edit(
         model="chatgpt-image-latest", image=("a.png", png(), "image/png"), prompt="blue", input_fidelity="low"
     )
-    assert fake.last.path == "/v1/images/edits" and fake.last.field("model") == "chatgpt-image-latest"
+    assert fake.last.path == "/v1/images/edits" and fake.last.field("model") == "gpt-image-2.6-sunburst"
 
 
 # -- sandbox usage ------------------------------------------------------------------------------
 
 
 def test_sandbox_reports_deterministic_usage(sdk: openai.OpenAI) -> None:
-    first = sdk.images.generate(model="gpt-image-1.5", prompt="count my tokens", quality="high", n=2)
-    again = sdk.images.generate(model="gpt-image-1.5", prompt="count my tokens", quality="high", n=2)
+    first = sdk.images.generate(model="gpt-image-2", prompt="count my tokens", quality="high", n=2)
+    again = sdk.images.generate(model="gpt-image-2", prompt="count my tokens", quality="high", n=2)
     _usage_shape(first.usage)
     assert first.usage == again.usage
-    assert first.usage is not None and first.usage.output_tokens == 2 * 4160
+    assert first.usage is not None and first.usage.output_tokens == 2 * 7024
     assert first.usage.output_tokens_details is not None
     assert first.usage.output_tokens_details.image_tokens == first.usage.output_tokens
 
@@ -224,6 +225,9 @@ def test_compression_below_100_with_png_is_still_refused(sdk: openai.OpenAI) -> 
         ("gemini-3-pro-image", "1584x672", "21:9", "1K"),
         ("gemini-3-pro-image", "1696x2528", "2:3", "2K"),
         ("gemini-3-pro-image", "6336x2688", "21:9", "4K"),
+        ("gemini-nano-banana-2.1", "2752x1536", "16:9", "2K"),
+        ("gemini-nano-banana-2.1", "2048x8192", "1:4", "4K"),
+        ("gemini-3.1-flash-lite-image", "1264x848", "3:2", "1K"),
     ],
 )
 def test_gemini_sizes_become_aspect_ratio_and_image_size(
@@ -239,11 +243,16 @@ def test_gemini_sizes_become_aspect_ratio_and_image_size(
     assert decode_b64(result.data[0].b64_json or "").size == (width, height)
 
 
-def test_gemini_25_sends_no_image_size(live: LiveHub, upstreams: Upstreams) -> None:
+def test_gemini_25_is_served_by_its_successor_at_the_asked_size(live: LiveHub, upstreams: Upstreams) -> None:
+    """Listed for shutdown on 2026-10-02: the same ratio's 1K size on gemini-3.1-flash-image."""
     _, fake = upstreams
-    live.sdk().images.generate(model="gemini-2.5-flash-image", prompt="1K only", size="1344x768")
-    assert fake.last is not None
-    assert fake.last.json["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
+    raw = live.sdk().images.with_raw_response.generate(
+        model="gemini-2.5-flash-image", prompt="1K only", size="1344x768", response_format="b64_json"
+    )
+    assert fake.last is not None and fake.last.path.endswith("/gemini-3.1-flash-image:generateContent")
+    assert fake.last.json["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "1K"}
+    assert raw.headers["x-imagehub-model"] == "gemini-3.1-flash-image"
+    assert decode_b64(raw.parse().data[0].b64_json or "").size == (1344, 768)  # type: ignore[index]
 
 
 def test_sandbox_draws_the_extreme_ratios(sdk: openai.OpenAI) -> None:
@@ -265,7 +274,7 @@ def test_preview_name_is_served_by_the_ga_model_with_deprecation_headers(
     )
     assert fake.last is not None and fake.last.path == "/v1beta/models/gemini-3-pro-image:generateContent"
     assert fake.last.json["generationConfig"]["imageConfig"] == {"aspectRatio": "1:1", "imageSize": "2K"}
-    assert raw.headers["deprecation"] == "@1782345600"  # 2026-06-25
+    assert raw.headers["deprecation"] == "@1779926400"  # announced 2026-05-28
     assert raw.headers["sunset"] == "Thu, 25 Jun 2026 00:00:00 GMT"
     assert raw.headers["x-imagehub-model"] == "gemini-3-pro-image"
     assert raw.parse().data is not None
@@ -274,8 +283,8 @@ def test_preview_name_is_served_by_the_ga_model_with_deprecation_headers(
 @pytest.mark.parametrize(
     ("alias", "target", "size", "ratio", "pixels"),
     [
-        ("imagen-4.0-generate-001", "gemini-3.1-flash-image", "1408x768", "16:9", (1376, 768)),
-        ("imagen-4.0-fast-generate-001", "gemini-3.1-flash-image", "896x1280", "3:4", (896, 1200)),
+        ("imagen-4.0-generate-001", "gemini-nano-banana-2.1", "1408x768", "16:9", (1376, 768)),
+        ("imagen-4.0-fast-generate-001", "gemini-nano-banana-2.1", "896x1280", "3:4", (896, 1200)),
         ("imagen-4.0-ultra-generate-001", "gemini-3-pro-image", "1024x1024", "1:1", (1024, 1024)),
     ],
 )
@@ -295,7 +304,8 @@ def test_imagen_is_routed_to_its_successor(
     assert [r.path for r in fake.requests] == [f"/v1beta/models/{target}:generateContent"] * 2
     assert fake.last is not None
     assert fake.last.json["generationConfig"]["imageConfig"] == {"aspectRatio": ratio, "imageSize": "1K"}
-    assert raw.headers["deprecation"] == "@1782259200"  # 2026-06-24
+    assert raw.headers["deprecation"] == "@1781481600"  # announced 2026-06-15
+    assert raw.headers["sunset"] == "Mon, 17 Aug 2026 00:00:00 GMT"
     assert raw.headers["x-imagehub-model"] == target
     result = raw.parse()
     assert result.data is not None and decode_b64(result.data[0].b64_json or "").size == pixels
@@ -303,8 +313,15 @@ def test_imagen_is_routed_to_its_successor(
 
 
 def test_current_models_carry_no_deprecation_header(sdk: openai.OpenAI) -> None:
-    raw = sdk.images.with_raw_response.generate(model="gemini-3.1-flash-image", prompt="new")
+    raw = sdk.images.with_raw_response.generate(model="gemini-nano-banana-2.1", prompt="new")
     assert "deprecation" not in raw.headers and "x-imagehub-model" not in raw.headers
+
+
+def test_a_deprecated_model_still_served_says_so(sdk: openai.OpenAI) -> None:
+    """gemini-3.1-flash-image: deprecated 2026-10-06, no shutdown date: served, with a notice."""
+    raw = sdk.images.with_raw_response.generate(model="gemini-3.1-flash-image", prompt="old")
+    assert raw.headers["deprecation"] == "@1791244800"  # 2026-10-06
+    assert raw.headers["x-imagehub-model"] == "gemini-3.1-flash-image" and "sunset" not in raw.headers
 
 
 def test_sandbox_image_of_the_alias_is_real(sdk: openai.OpenAI) -> None:

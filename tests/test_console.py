@@ -85,6 +85,23 @@ def test_sign_in_keeps_the_key_in_session_storage_only(
     assert "console sandbox" in by_css(browser, "#key-label").text
 
 
+def test_deprecated_names_are_grouped_apart_saying_who_serves_them(
+    browser: Any, console_hub: tuple[Hub, str, str]
+) -> None:
+    hub, sandbox, _ = console_hub
+    sign_in(browser, hub, sandbox)
+    wait_for(browser, lambda d: "dall-e-3" in options_of(d, "#f-model"))
+    groups = [group.get_attribute("label") for group in all_css(browser, "#f-model optgroup")]
+    assert groups == ["Current models", "Deprecated names"]
+    old = options_of(browser, "#f-model optgroup[label='Deprecated names']")
+    assert {"dall-e-2", "dall-e-3", "gpt-image-1", "gemini-3.1-flash-image"} <= set(old)
+    assert "gpt-image-2.6-sunburst" in options_of(browser, "#f-model optgroup[label='Current models']")
+    labels = [
+        option.text for option in all_css(browser, "#f-model optgroup[label='Deprecated names'] option")
+    ]
+    assert "dall-e-3 (shutdown 2026-05-12) → served by gpt-image-2.5-sunburst" in labels
+
+
 def test_generate_with_two_models(browser: Any, console_hub: tuple[Hub, str, str]) -> None:
     hub, sandbox, _ = console_hub
     sign_in(browser, hub, sandbox)
@@ -106,7 +123,8 @@ def test_generate_with_two_models(browser: Any, console_hub: tuple[Hub, str, str
     assert [browser.execute_script("return arguments[0].naturalWidth", i) for i in images] == [256, 256]
     assert "cost $0 (sandbox)" in by_css(browser, "#gen-status").text
     assert len(all_css(browser, "#results a.button[download]")) == 2
-    # dall-e-3: only n=1 can be chosen; its styles appear; its revised prompt is shown.
+    # dall-e-3: only n=1 can be chosen; its styles appear. It is shut down: its successor draws
+    # it at the asked size and revises no prompt.
     select(browser, "#f-model", "dall-e-3")
     assert options_of(browser, "#f-n") == ["1"]
     assert options_of(browser, "#f-size") == ["1024x1024", "1792x1024", "1024x1792"]
@@ -114,8 +132,13 @@ def test_generate_with_two_models(browser: Any, console_hub: tuple[Hub, str, str
     select(browser, "#f-size", "1792x1024")
     select(browser, "#f-style", "natural")
     by_css(browser, "#gen-submit").click()
-    wait_for(browser, lambda d: all_css(d, "#results .revised") and loaded_images(d, "#results .tile img"))
-    assert "Revised prompt:" in by_css(browser, "#results .revised").text
+    wait_for(
+        browser,
+        lambda d: (
+            loaded_images(d, "#results .tile img") if len(all_css(d, "#results .tile img")) == 1 else []
+        ),
+    )
+    assert not all_css(browser, "#results .revised")
     width = browser.execute_script("return document.querySelector('#results .tile img').naturalWidth")
     assert width == 1792
     screenshot(browser, "02-playground-grid")
@@ -200,7 +223,9 @@ def test_dashboard_charts_after_a_few_requests(browser: Any, console_hub: tuple[
     for chart in ("chart-spend-day", "chart-images-day", "chart-model", "chart-status"):
         assert all_css(browser, f"#{chart} .main-svg"), f"{chart} is drawn"
     models = browser.execute_script("return document.getElementById('chart-model').data[0].x")
-    assert set(models) == {"dall-e-2", "dall-e-3"}
+    # Generations are recorded under the model that served them (both DALL-E names are shut
+    # down); the refused edit under the name it asked for.
+    assert set(models) == {"gpt-image-2.5-sunburst", "dall-e-2"}
     images = browser.execute_script("return document.getElementById('chart-images-day').data[0].y")
     assert sum(images) == 4  # 2 + 1 generated, 1 edited
     statuses = browser.execute_script("return document.getElementById('chart-status').data[0].x")

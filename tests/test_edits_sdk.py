@@ -35,6 +35,12 @@ def edit_json(hub: Hub, key: str, body: dict[str, Any]) -> httpx.Response:
     )
 
 
+@pytest.fixture
+def live(archive: LiveHub) -> LiveHub:
+    """These tests pin the edit wire format of models shut down since: the hub as of 2026-04-01."""
+    return archive
+
+
 # --- sandbox: what clients testing edit flows offline get --------------------------------------------
 
 

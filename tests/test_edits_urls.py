@@ -41,6 +41,8 @@ def host() -> Iterator[ImageHost]:
 @pytest.fixture(scope="module")
 def billing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingHub]:
     env = {
+        # DALL-E 2's own edits, variations and per-image prices: as served before its shutdown.
+        "IMAGEHUB_TODAY": "2026-04-01",
         "IMAGEHUB_FETCH_ALLOWLIST": "127.0.0.1",
         "IMAGEHUB_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "IMAGEHUB_FETCH_TIMEOUT_SECONDS": "2",

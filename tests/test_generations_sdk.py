@@ -93,7 +93,8 @@ def test_sandbox_is_labelled_in_a_header(sdk: openai.OpenAI) -> None:
     assert raw.headers["x-imagehub-provider"] == "sandbox"
 
 
-def test_dall_e_3_gives_a_revised_prompt(sdk: openai.OpenAI) -> None:
+def test_dall_e_3_keeps_its_size_and_has_no_revised_prompt_from_its_successor(sdk: openai.OpenAI) -> None:
+    """Shut down 2026-05-12: gpt-image-2.5-sunburst draws it and revises no prompt."""
     result = sdk.images.generate(
         model="dall-e-3",
         prompt="a quiet harbour",
@@ -103,7 +104,7 @@ def test_dall_e_3_gives_a_revised_prompt(sdk: openai.OpenAI) -> None:
         response_format="b64_json",
     )
     assert result.data is not None
-    assert result.data[0].revised_prompt == "a quiet harbour"
+    assert result.data[0].revised_prompt is None
     assert decode_b64(result.data[0].b64_json or "").size == (1024, 1792)
 
 

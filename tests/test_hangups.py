@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.billing_hub import BillingHub, billing_hub
+from tests.billing_hub import BEFORE_SHUTDOWNS, BillingHub, billing_hub
 from tests.databases import REDIS_URL, require_redis
 from tests.fakes import Fault
 from tests.hangups import Bystander, assert_books_balance, hang_up, settled_records
@@ -70,13 +70,15 @@ def _hang_up_everywhere(billing: BillingHub, *, metered: bool) -> None:
 
 @pytest.mark.parametrize("metered", [True, False], ids=["balance", "journaled"])
 def test_hang_ups_on_sqlite(tmp_path: Path, metered: bool) -> None:
-    with billing_hub(tmp_path, "sqlite") as billing:
+    with billing_hub(tmp_path, "sqlite", extra_env=BEFORE_SHUTDOWNS) as billing:
         _hang_up_everywhere(billing, metered=metered)
 
 
 def test_hang_ups_on_postgresql_with_two_hubs(tmp_path: Path) -> None:
     require_redis()
-    with billing_hub(tmp_path, "postgresql", processes=2, redis_url=REDIS_URL) as billing:
+    with billing_hub(
+        tmp_path, "postgresql", processes=2, redis_url=REDIS_URL, extra_env=BEFORE_SHUTDOWNS
+    ) as billing:
         _hang_up_everywhere(billing, metered=True)
         _hang_up_everywhere(billing, metered=False)
 
@@ -98,7 +100,7 @@ async def _same_idempotency_key(billing: BillingHub, secret: str, count: int) ->
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_sixteen_requests_with_one_idempotency_key(tmp_path: Path, backend: str) -> None:
     processes = 2 if backend == "postgresql" else 1
-    with billing_hub(tmp_path, backend, processes=processes) as billing:
+    with billing_hub(tmp_path, backend, processes=processes, extra_env=BEFORE_SHUTDOWNS) as billing:
         key_id, secret = billing.new_key(balance_micros=1 * USD)
         billing.upstream.enqueue(Fault.timeout(0.5))  # the original is still running for the others
         responses = asyncio.run(_same_idempotency_key(billing, secret, 16))
@@ -138,7 +140,7 @@ def _load(billing: BillingHub, secret: str, delivered: list[str], stop: threadin
 
 def test_kill_during_journal_flushes_loses_no_delivered_request(tmp_path: Path) -> None:
     """Flushes run all the time (every millisecond); kill -9 lands in one, restart, repeat."""
-    env = {"IMAGEHUB_USAGE_FLUSH_SECONDS": "0.001"}
+    env = {"IMAGEHUB_USAGE_FLUSH_SECONDS": "0.001", **BEFORE_SHUTDOWNS}
     with billing_hub(tmp_path, "sqlite", extra_env=env) as billing:
         key_id, secret = billing.new_key()  # no balance, no budget: the journaled path
         delivered: list[str] = []

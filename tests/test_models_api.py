@@ -41,10 +41,10 @@ def test_retrieve_gemini_shows_its_size_tables(sdk: openai.OpenAI) -> None:
 def test_retrieve_a_deprecated_alias(sdk: openai.OpenAI) -> None:
     model = sdk.models.retrieve("imagen-4.0-generate-001")
     assert model.id == "imagen-4.0-generate-001"
-    assert model.shutdown_date == "2026-06-24"
+    assert model.shutdown_date == "2026-08-17"
     extension = (model.model_extra or {})["imagehub"]
-    assert extension["deprecated"] is True and extension["alias_of"] == "gemini-3.1-flash-image"
-    assert extension["upstream_shutdown"] == _day("2026-06-24")
+    assert extension["deprecated"] is True and extension["alias_of"] == "gemini-nano-banana-2.1"
+    assert extension["upstream_shutdown"] == _day("2026-08-17")
 
 
 def test_retrieve_a_snapshot_and_a_pinned_name(sdk: openai.OpenAI) -> None:

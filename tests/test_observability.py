@@ -30,7 +30,9 @@ def test_metrics_count_requests_images_and_bytes(hub: Hub, sdk: openai.OpenAI) -
         _metric(text, "imagehub_requests_total", route=route, status="200")
         == _metric(before, "imagehub_requests_total", route=route, status="200") + 1
     )
-    assert _metric(text, "imagehub_images_served_total", model="dall-e-2", provider="sandbox") >= 2
+    # dall-e-2 is shut down: the images are counted under the model that drew them.
+    served = _metric(text, "imagehub_images_served_total", model="gpt-image-2.5-sunburst", provider="sandbox")
+    assert served >= 2
     assert _metric(text, "imagehub_bytes_stored_total") > 0
     assert _metric(text, "imagehub_request_duration_seconds_count", route=route) >= 1
 
@@ -59,6 +61,7 @@ def test_one_json_log_line_per_request_with_its_id(hub: Hub, keys: Keys) -> None
     assert len(mine) == 1
     entry = mine[0]
     assert entry["status"] == 200 and entry["path"] == "/api/images/generations" and entry["method"] == "POST"
-    assert entry["model"] == "dall-e-2" and entry["provider"] == "sandbox" and entry["images"] == 1
+    assert entry["model"] == "gpt-image-2.5-sunburst" and entry["requested_model"] == "dall-e-2"
+    assert entry["provider"] == "sandbox" and entry["images"] == 1
     assert entry["duration_ms"] > 0 and entry["key_id"].startswith("key_")
     assert keys.sandbox not in hub.log(), "secrets never reach the log"

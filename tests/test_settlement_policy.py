@@ -20,7 +20,9 @@ DEAREST = 250_000  # gpt-image-1 high/1536x1024: what quality and size `auto` re
 
 @pytest.fixture(scope="module")
 def billing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingHub]:
-    with billing_hub(tmp_path_factory.mktemp("settle"), "sqlite") as hub:
+    # Priced on gpt-image-1's own tables: the hub as of 2026-04-01, before its shutdown.
+    today = {"IMAGEHUB_TODAY": "2026-04-01"}
+    with billing_hub(tmp_path_factory.mktemp("settle"), "sqlite", extra_env=today) as hub:
         yield hub
 
 

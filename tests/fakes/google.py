@@ -118,8 +118,11 @@ def google_error(
 
 def gemini_size(model: str, aspect_ratio: str, image_size: str = "1K") -> tuple[int, int] | None:
     """Output pixels for a Gemini image model, or None if the ratio/size is not supported."""
-    table = GEMINI_31_FLASH_SIZES if "gemini-3.1-flash" in model else GEMINI_3_PRO_SIZES
-    if "gemini-3" in model:
+    flash = "gemini-3.1-flash" in model and "lite" not in model
+    table = GEMINI_31_FLASH_SIZES if flash or "nano-banana" in model else GEMINI_3_PRO_SIZES
+    if "lite" in model and image_size != "1K":
+        return None
+    if "gemini-3" in model or "nano-banana" in model:
         base = table.get(aspect_ratio)
         scale = GEMINI_3_PRO_SCALE.get(image_size)
         return None if base is None or scale is None else (base[0] * scale, base[1] * scale)
@@ -127,7 +130,7 @@ def gemini_size(model: str, aspect_ratio: str, image_size: str = "1K") -> tuple[
 
 
 def output_tokens_for(model: str, image_size: str) -> int:
-    if "gemini-3.1-flash" in model:
+    if "gemini-3.1-flash" in model or "nano-banana" in model:
         return GEMINI_31_FLASH_TOKENS.get(image_size, 1120)
     return GEMINI_3_PRO_TOKENS.get(image_size, 1120) if "gemini-3" in model else GEMINI_25_TOKENS
 
@@ -146,6 +149,17 @@ def _get(mapping: Any, camel: str, snake: str) -> Any:
     return mapping.get(camel, mapping.get(snake))
 
 
+#: Gemini's model list in December 2026: image models and others, no Imagen, no previews.
+LISTED_MODELS = (
+    "gemini-3-pro-image",
+    "gemini-3.1-flash-image",
+    "gemini-nano-banana-2.1",
+    "gemini-3.1-flash-lite-image",
+    "gemini-3.8-flash",
+    "text-embedding-005",
+)
+
+
 class FakeGoogle(FakeServer):
     """The Gemini API under /v1beta: `models/{model}:generateContent` and `models/{model}:predict`.
 
@@ -157,6 +171,8 @@ class FakeGoogle(FakeServer):
         super().__init__()
         self.api_key = api_key
         self.strict = strict
+        #: What models.list answers (ids without the "models/" prefix), a page at a time.
+        self.listed_models: list[str] = list(LISTED_MODELS)
 
     # ---- public helpers --------------------------------------------------------------------------
 
@@ -205,8 +221,30 @@ class FakeGoogle(FakeServer):
 
     def setup_routes(self, app: web.Application) -> None:
         """`{target}` holds "model:method" (the colon is part of one path segment)."""
+        app.router.add_get("/v1beta/models", self._list_models)
         app.router.add_post("/v1beta/models/{target}", self._model_method)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
+
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
+        """models.list: `models[]` with `name` = "models/<id>", paged by pageSize and pageToken."""
+        if (denied := self._check_auth(request[RECORDED])) is not None:
+            return denied
+        size = int(request.query.get("pageSize") or 50)
+        start = int(request.query.get("pageToken") or 0)
+        page = self.listed_models[start : start + size]
+        body: dict[str, Any] = {
+            "models": [
+                {
+                    "name": f"models/{name}",
+                    "displayName": name,
+                    "supportedGenerationMethods": ["generateContent", "countTokens"],
+                }
+                for name in page
+            ]
+        }
+        if start + size < len(self.listed_models):
+            body["nextPageToken"] = str(start + size)
+        return json_response(body)
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return self._error(404, f"Requested entity was not found. ({request.method} {request.path})")
@@ -230,7 +268,8 @@ class FakeGoogle(FakeServer):
     # ---- Gemini ----------------------------------------------------------------------------------
 
     def _generate_content(self, model: str, body: dict[str, Any], fault: Fault | None) -> web.Response:
-        if self.strict and ("image" not in model or model in SHUT_DOWN):
+        draws = "image" in model or "nano-banana" in model
+        if self.strict and (not draws or model in SHUT_DOWN):
             return self._error(
                 404,
                 f"models/{model} is not found for API version v1beta, "

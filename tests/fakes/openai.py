@@ -42,7 +42,16 @@ MODEL_SIZES: dict[str, tuple[str, ...]] = {
     "chatgpt-image-latest": ("1024x1024", "1536x1024", "1024x1536", "auto"),
 }
 #: Models that take any WIDTHxHEIGHT under gpt-image-2's rule (see `free_size_problem`).
-FREE_SIZE_MODELS = frozenset({"gpt-image-2", "gpt-image-2-2026-04-21"})
+FREE_SIZE_MODELS = frozenset(
+    {
+        "gpt-image-2",
+        "gpt-image-2-2026-04-21",
+        "gpt-image-2.5-flare",
+        "gpt-image-2.5-sunburst",
+        "gpt-image-2.6-flare",
+        "gpt-image-2.6-sunburst",
+    }
+)
 
 GPT_IMAGE_USAGE: dict[str, Any] = {
     "input_tokens": 10,

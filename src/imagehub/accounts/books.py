@@ -75,6 +75,7 @@ class Hold:
     size: str | None
     quality: str | None
     n: int
+    requested: str | None = None  # the name the client sent, where another model serves it
 
 
 class Books:
@@ -96,6 +97,7 @@ class Books:
             n=hold.n,
             client_did=context.client_did,
             metered=hold.metered,
+            requested_model=hold.requested,
         )
         if self.ledger.journaled(hold.metered):
             reservation = await reserving  # journaling never suspends: nothing can interrupt it

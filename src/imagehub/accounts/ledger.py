@@ -42,6 +42,7 @@ class Reservation:
 def usage_row(**values: Any) -> dict[str, Any]:
     """A full usage row for the journal: every column present, so batches insert uniformly."""
     row: dict[str, Any] = {
+        "requested_model": None,
         "provider": None,
         "size": None,
         "quality": None,
@@ -110,6 +111,7 @@ class Ledger:
         n: int,
         client_did: str | None = None,
         metered: bool = True,
+        requested_model: str | None = None,
     ) -> Reservation:
         """Hold `amount` against the key's balance and budget, or raise InsufficientQuota (402).
 
@@ -122,6 +124,7 @@ class Ledger:
             "key_id": key_id,
             "state": "pending",
             "model": model,
+            "requested_model": requested_model,
             "size": size,
             "quality": quality,
             "n_requested": n,

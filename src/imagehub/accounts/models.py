@@ -62,7 +62,9 @@ class UsageRecord(Base):
     key_id: Mapped[str] = mapped_column(String(32))
     # pending | settled | released | interrupted | rejected | replayed
     state: Mapped[str] = mapped_column(String(12))
-    model: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(100))  # the model that served it
+    # The name the client sent, where another model served it (a retired name's successor).
+    requested_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
     provider: Mapped[str | None] = mapped_column(String(100), nullable=True)
     size: Mapped[str | None] = mapped_column(String(20), nullable=True)
     quality: Mapped[str | None] = mapped_column(String(20), nullable=True)

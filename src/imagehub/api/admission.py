@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from datetime import date
 from email.utils import formatdate
 
 from starlette.requests import Request
@@ -10,9 +11,10 @@ from starlette.requests import Request
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import Permit, RateLimiter
 from imagehub.api.recorded import request_context
-from imagehub.catalog import Catalog
+from imagehub.catalog import Catalog, today
 from imagehub.errors import Forbidden
 from imagehub.observability import logcontext
+from imagehub.schema.images import ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.validation import default_model
 
@@ -41,6 +43,34 @@ async def admit(request: Request, key: KeyInfo, body: ImageGenerationRequest) ->
     return await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
 
 
+def _stamp(day: date) -> int:
+    return calendar.timegm(day.timetuple())
+
+
+def served_headers(catalog: Catalog, model: str | None, job: ImageJob | None) -> dict[str, str]:
+    """Who served the request, and for a name going or gone, RFC 9745 Deprecation and RFC 8594 Sunset.
+
+    A successor serving a retired model names itself in x-imagehub-model; a model that is only
+    deprecated (still served natively) gets the headers too, so clients hear before it goes.
+    """
+    headers = alias_headers(catalog, model)
+    if job is None:
+        return headers
+    deprecated, sunset = (
+        (job.asked.deprecated, job.asked.sunset)
+        if job.asked is not None
+        else job.spec.lifecycle.dates_for(job.spec.providers[0])
+    )
+    if job.asked is None and not job.spec.lifecycle.deprecated_on(today()):
+        return headers
+    headers["x-imagehub-model"] = job.spec.name
+    if deprecated is not None or sunset is not None:
+        headers["Deprecation"] = f"@{_stamp(deprecated or sunset)}"  # type: ignore[arg-type]
+    if sunset is not None:
+        headers["Sunset"] = formatdate(_stamp(sunset), usegmt=True)
+    return headers
+
+
 def alias_headers(catalog: Catalog, model: str | None) -> dict[str, str]:
     """For a deprecated alias: RFC 9745 Deprecation, RFC 8594 Sunset, and the model that served it."""
     found = catalog.lookup(model) if model else None
@@ -49,7 +79,6 @@ def alias_headers(catalog: Catalog, model: str | None) -> dict[str, str]:
     headers = {"x-imagehub-model": found.spec.name}
     shutdown = found.alias.shutdown_date
     if found.alias.deprecated and shutdown is not None:  # the loader requires the date
-        stamp = calendar.timegm(shutdown.timetuple())
-        headers["Deprecation"] = f"@{stamp}"
-        headers["Sunset"] = formatdate(stamp, usegmt=True)
+        headers["Deprecation"] = f"@{_stamp(found.alias.notice or shutdown)}"
+        headers["Sunset"] = formatdate(_stamp(shutdown), usegmt=True)
     return headers

@@ -29,9 +29,10 @@ from imagehub.api.body import parse_json
 from imagehub.api.images import _create_image, generate_images
 from imagehub.api.recorded import recorded
 from imagehub.api.responses import JsonResponse
-from imagehub.catalog import Catalog, ModelSpec
+from imagehub.catalog import Catalog, ModelSpec, today
 from imagehub.schema.wire import ImagesResponse
 from imagehub.service.generation import GenerationOutcome
+from imagehub.service.succession import serving_model
 from imagehub.service.validation import DEFAULT_MODEL
 from imagehub.upstream.routing import Router
 
@@ -199,4 +200,10 @@ async def list_aigne_models(request: Request, type: str | None = None) -> Respon
     sandbox = "authorization" in request.headers and (await require_key(request)).sandbox
     catalog: Catalog = request.app.state.catalog
     hub_router: Router = request.app.state.router
-    return JsonResponse([_model_entry(spec, sandbox or hub_router.serves(spec.name)) for spec in catalog])
+
+    def available(name: str) -> bool:
+        """Served today: by a deployment of its own, or (shut down) by its successor's."""
+        serving = serving_model(catalog, name, hub_router.serves, hub_router.reported_gone, today())
+        return serving is not None and hub_router.serves(serving)
+
+    return JsonResponse([_model_entry(spec, sandbox or available(spec.name)) for spec in catalog])

@@ -20,7 +20,7 @@ from starlette.types import Scope
 from imagehub.accounts.idempotency import StoredResponse
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import rate_limit_headers
-from imagehub.api.admission import admit, alias_headers, public_base_url
+from imagehub.api.admission import admit, public_base_url, served_headers
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
@@ -83,11 +83,13 @@ async def generate_images(
         "provider": outcome.provider,
         "images": len(outcome.data),
     }
+    if outcome.job is not None and outcome.job.asked is not None:
+        request.state.log["requested_model"] = outcome.job.asked.spec.name
     headers = {
         "x-imagehub-provider": outcome.provider,
         "x-imagehub-cost-micros": str(outcome.price_micros),
         **rate_limit_headers(permit.state),
-        **alias_headers(request.app.state.catalog, body.model),
+        **served_headers(request.app.state.catalog, body.model, outcome.job),
     }
     if outcome.sandbox:
         headers["x-imagehub-sandbox"] = "true"

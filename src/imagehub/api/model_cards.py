@@ -11,7 +11,7 @@ import calendar
 from typing import Any
 
 from imagehub.billing.pricing import PriceBook
-from imagehub.catalog import Alias, ModelSpec
+from imagehub.catalog import Alias, ModelSpec, today
 from imagehub.service.validation import DEFAULT_MODELS
 
 EXTENSION_KEY = "imagehub"
@@ -81,6 +81,12 @@ def model_object(
     }
     if spec.extends is not None:
         extension["snapshot_of"] = spec.extends
+    lifecycle = spec.lifecycle
+    extension["lifecycle"] = lifecycle.public()
+    extension["deprecated"] = lifecycle.deprecated_on(today())
+    extension["successor"] = lifecycle.successor
+    if lifecycle.shutdown_date is not None:
+        entry["shutdown_date"] = lifecycle.shutdown_date.isoformat()
     if alias is not None:
         extension["alias_of"] = alias.target
         extension["deprecated"] = alias.deprecated

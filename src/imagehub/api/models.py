@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from imagehub.accounts.keys import KeyInfo
 from imagehub.api.auth import require_key
-from imagehub.api.model_cards import model_object
+from imagehub.api.model_cards import EXTENSION_KEY, model_object
 from imagehub.api.responses import JsonResponse
 from imagehub.catalog import Alias, Catalog, ModelSpec
 from imagehub.service.generation import GenerationService
@@ -26,12 +26,18 @@ router = APIRouter(tags=["models"])
 
 
 def _entry(request: Request, key: KeyInfo, name: str, spec: ModelSpec, alias: Alias | None) -> dict[str, Any]:
+    """A model's card: available when it, or the successor serving it today, has a deployment."""
     hub_router: Router = request.app.state.router
     service: GenerationService = request.app.state.generation
-    deployed = sorted({route.provider.kind for route in hub_router.candidates(spec.name)})
+    serving = service.served_by(spec.name, key)
+    deployed = sorted({route.provider.kind for route in hub_router.candidates(serving)}) if serving else []
     owners = ["imagehub-sandbox"] if key.sandbox else deployed or list(spec.providers)
-    available = key.sandbox or bool(deployed)
-    return model_object(name, spec, owners, available=available, prices=service.prices, alias=alias)
+    available = serving is not None and (key.sandbox or bool(deployed))
+    entry = model_object(name, spec, owners, available=available, prices=service.prices, alias=alias)
+    entry[EXTENSION_KEY]["served_by"] = serving
+    if serving is not None and serving != spec.name:
+        entry[EXTENSION_KEY]["price"] = service.prices.listing(serving)  # what it is charged at now
+    return entry
 
 
 async def list_models(request: Request, key: KeyInfo = Depends(require_key)) -> Response:

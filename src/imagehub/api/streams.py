@@ -13,7 +13,7 @@ from starlette.responses import Response
 from imagehub.accounts.idempotency import StoredResponse
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ratelimit import rate_limit_headers
-from imagehub.api.admission import admit, alias_headers, public_base_url
+from imagehub.api.admission import admit, public_base_url, served_headers
 from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.api.idempotent import Claim
 from imagehub.api.recorded import request_context
@@ -40,7 +40,7 @@ async def stream_images(
     headers = {
         "x-imagehub-provider": stream.provider,
         **rate_limit_headers(permit.state),
-        **alias_headers(request.app.state.catalog, body.model),
+        **served_headers(request.app.state.catalog, body.model, stream.job),
     }
     if stream.sandbox:
         headers["x-imagehub-sandbox"] = "true"
@@ -50,6 +50,8 @@ async def stream_images(
         "provider": stream.provider,
         "stream": True,
     }
+    if stream.job.asked is not None:
+        request.state.log["requested_model"] = stream.job.asked.spec.name
 
     async def on_settled(completed_events: bytes) -> None:
         if claim is not None:

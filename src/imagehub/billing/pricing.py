@@ -12,16 +12,14 @@ always agree; the dearest price is only ever the reservation, never silently the
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagehub.catalog import load_catalog
+from imagehub.catalog.overlay import price_tables
 from imagehub.schema.images import GenerationResult, ImageJob
 
 
@@ -88,11 +86,9 @@ def billed_terms(job: ImageJob, result: GenerationResult) -> BilledTerms:
     return BilledTerms(quality, size)
 
 
-@cache
 def _list_prices() -> dict[str, dict[str, Any]]:
-    text = resources.files("imagehub.catalog").joinpath("prices.toml").read_text(encoding="utf-8")
-    prices: dict[str, dict[str, Any]] = tomllib.loads(text)["prices"]
-    return prices
+    """prices.toml with the operator's catalog file over it (parsed once, in catalog.overlay)."""
+    return price_tables()
 
 
 @dataclass

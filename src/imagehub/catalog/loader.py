@@ -9,6 +9,7 @@ import calendar
 from datetime import date
 from typing import Any
 
+from imagehub.catalog.lifecycle import lifecycle_from_table
 from imagehub.catalog.spec import Alias, ModelSpec
 
 _TUPLE_FIELDS = ("providers", "sizes", "output_formats", "qualities", "styles", "backgrounds")
@@ -19,14 +20,18 @@ def _unix(day: date | None) -> int:
 
 
 def _with_base(name: str, tables: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """A table with `extends` takes every field of its base (one level) unless it sets its own."""
+    """A table with `extends` takes every field of its base (one level) unless it sets its own.
+
+    Not its lifecycle: every name has its own dates (a twin outlives its base, or not).
+    """
     table = dict(tables[name])
     base = table.pop("extends", None)
     if base is None:
         return table, None
     if base not in tables or "extends" in tables[base]:
         raise ValueError(f"catalog: {name}: extends {base!r}, which is not a plain model")
-    return {**tables[base], **table}, base
+    inherited = {key: value for key, value in tables[base].items() if key != "lifecycle"}
+    return {**inherited, **table}, base
 
 
 Tables = tuple[dict[str, str], dict[str, str]]
@@ -56,8 +61,15 @@ def spec_from_table(name: str, tables: dict[str, Any]) -> ModelSpec:
         if key in values:
             values[key] = tuple(values[key])
     values["fields"] = frozenset(values["fields"])
-    values["created"] = _unix(values.get("created"))
-    spec = ModelSpec(name=name, aspect_ratios=aspect_ratios, image_sizes=image_sizes, extends=base, **values)
+    released = values.get("created")
+    values["lifecycle"] = lifecycle_from_table(name, values.pop("lifecycle", {}), released)
+    values["created"] = _unix(released)
+    try:
+        spec = ModelSpec(
+            name=name, aspect_ratios=aspect_ratios, image_sizes=image_sizes, extends=base, **values
+        )
+    except TypeError as exc:  # an unknown key: say which model has it
+        raise ValueError(f"catalog: {name}: {exc}".replace("ModelSpec.__init__() ", "")) from None
     if spec.default_size not in spec.sizes:
         raise ValueError(f"catalog: {name}: default_size {spec.default_size!r} is not among its sizes")
     if (spec.min_side is None) != (spec.max_side is None):
@@ -77,14 +89,17 @@ def alias_from_table(name: str, table: dict[str, Any], specs: dict[str, ModelSpe
         deprecated=bool(values.pop("deprecated", False)),
         shutdown_date=values.pop("shutdown_date", None),
         sizes=dict(values.pop("sizes", {})),
+        refuse=bool(values.pop("refuse", False)),
+        notice=values.pop("notice", None),
+        source=values.pop("source", None),
     )
     if values:
         raise ValueError(f"catalog: alias {name}: unknown fields {', '.join(sorted(values))}")
     if alias.deprecated and alias.shutdown_date is None:
         raise ValueError(f"catalog: alias {name}: a deprecated alias needs its shutdown_date")
     target = specs.get(alias.target)
-    if target is None or name in specs:
-        raise ValueError(f"catalog: alias {name}: needs a model target and a name no model has")
+    if target is None or alias.target == name:
+        raise ValueError(f"catalog: alias {name}: target {alias.target!r} is not another model")
     for old, new in alias.sizes.items():
         if new not in target.sizes:
             raise ValueError(f"catalog: alias {name}: size {old} maps to {new}, which {target.name} lacks")

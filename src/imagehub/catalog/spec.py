@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from imagehub.catalog.lifecycle import Lifecycle
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
@@ -56,6 +58,7 @@ class ModelSpec:
     max_input_bytes: int = 50 * 1024 * 1024
     max_input_pixels: int = 64_000_000  # the hub's own cap unless the upstream documents a lower one
     square_input: bool = False
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_formats", tuple(self.input_formats))  # TOML gives lists
@@ -123,6 +126,10 @@ class Alias:
     deprecated: bool = False
     shutdown_date: date | None = None
     sizes: dict[str, str] = field(default_factory=dict)  # the old model's sizes -> the target's
+    # Refused with 410 model_shut_down naming `target` as the replacement, instead of served.
+    refuse: bool = False
+    notice: date | None = None  # when the shutdown was announced (the Deprecation header's date)
+    source: str | None = None
 
     def size(self, size: str | None) -> str | None:
         return self.sizes.get(size, size) if size is not None else None

@@ -1,4 +1,4 @@
-"""The root `imagehub` group, with `serve`, `gc` and `models pull`; the other groups are joined here."""
+"""The root `imagehub` group, with `serve` and `gc`; the other groups are joined here."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import Any
 import click
 
 from imagehub.accounts.keys import KeyInfo, KeyStore
-from imagehub.catalog import load_catalog
+from imagehub.catalog import CatalogFileError, load_catalog
 from imagehub.cli.accounts import keys, usage, with_keys
 from imagehub.cli.engine import engine
 from imagehub.cli.generate import generate
+from imagehub.cli.models import models
 from imagehub.cli.preflight import StartupError, check_port, check_store, load_settings
 from imagehub.cli.startup_report import report_configuration
 from imagehub.config import Settings
@@ -58,7 +59,12 @@ def serve(host: str, port: int, workers: int | None, log_level: str) -> None:
 
     settings = load_settings()
     try:
-        config = load_config(load_catalog(), settings.config_file)
+        catalog = load_catalog()
+    except CatalogFileError as exc:  # one line naming the file and the fault, never a traceback
+        click.echo(f"Error: IMAGEHUB_CATALOG_FILE {exc}", err=True)
+        sys.exit(2)
+    try:
+        config = load_config(catalog, settings.config_file)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     check_store(settings)
@@ -199,55 +205,4 @@ async def _sweep_now(settings: Settings) -> int | None:
 main.add_command(generate)
 
 
-@main.group()
-def models() -> None:
-    """Weights for the local engine (provider "local")."""
-
-
-@models.command("pull")
-@click.argument("model_id")
-@click.option("--revision", default=None, help="Branch, tag or commit; the default branch when omitted.")
-@click.option(
-    "--variant", default=None, help="Fetch this weights variant (e.g. fp16) instead of full precision."
-)
-def models_pull(model_id: str, revision: str | None, variant: str | None) -> None:
-    """Download a diffusers pipeline (e.g. stabilityai/sd-turbo) into the Hugging Face cache.
-
-    The hub itself never downloads: a local deployment with `model_id` loads from this cache only.
-    """
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-    except ImportError:
-        raise click.ClickException(
-            "Pulling models needs the local engine's libraries: pip install 'imagehub[local]'."
-        ) from None
-    # The diffusers layout only: configs and safetensors in component folders, never the
-    # multi-gigabyte single-file checkpoints many repos also carry at their root.
-    weights = f"*/*.{variant}.safetensors" if variant else "*/*.safetensors"
-    click.echo(f"Pulling {model_id} from the Hugging Face Hub ...", err=True)
-    try:
-        folder = snapshot_download(
-            model_id,
-            revision=revision,
-            allow_patterns=["model_index.json", "*/*.json", "*/*.txt", "*/*.model", weights],
-            ignore_patterns=None if variant else ["*/*.*.safetensors"],
-        )
-    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as exc:
-        raise click.ClickException(f"Cannot pull {model_id}: {exc}") from None
-    except Exception as exc:
-        raise click.ClickException(
-            f"Cannot pull {model_id}: {type(exc).__name__}: {exc}\n"
-            "This machine may have no internet access. Pull on one that has it and copy the folder "
-            'over, then point the deployment at it with `path = "..."`.'
-        ) from None
-    name = model_id.rsplit("/", 1)[-1].lower()
-    click.echo(
-        f"Pulled {model_id} to {folder}\n\n"
-        "Serve it with a deployment in the hub's TOML (IMAGEHUB_CONFIG_FILE):\n\n"
-        "[[deployments]]\n"
-        f'name = "local-{name}"\n'
-        'provider = "local"\n'
-        f'models = ["{name}"]\n'
-        f'model_id = "{model_id}"' + (f'\nvariant = "{variant}"' if variant else "")
-    )
+main.add_command(models)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from imagehub.catalog import ModelSpec
@@ -21,6 +22,23 @@ class InputImage:
     width: int = 0
     height: int = 0
     has_alpha: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AskedFor:
+    """The retired model a successor's job answers for: its contract shapes the answer.
+
+    The client gets `width`x`height` exactly (the successor's image is resized), and the
+    response shape of `spec` (no usage echo for DALL-E, `revised_prompt` only where it had one).
+    """
+
+    spec: ModelSpec
+    size: str
+    width: int
+    height: int
+    quality: str | None = None
+    deprecated: date | None = None  # the Deprecation header's date
+    sunset: date | None = None  # the shutdown date: the Sunset header
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +65,13 @@ class ImageJob:
     operation: Operation = "generate"  # "generate" may carry images too: `image` on generations
     mask: InputImage | None = None  # edits: transparent areas mark where images[0] is edited
     input_fidelity: str | None = None
+    complexity: str | None = None  # gpt-image-2.6: how much the model plans before drawing
+    asked: AskedFor | None = None  # set when a successor serves a retired model's request
+
+    @property
+    def shown_spec(self) -> ModelSpec:
+        """The model whose answer shape the client gets: the one it asked for."""
+        return self.asked.spec if self.asked is not None else self.spec
 
     @property
     def is_edit(self) -> bool:

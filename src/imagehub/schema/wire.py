@@ -24,12 +24,15 @@ class ImageGenerationRequest(BaseModel):
     n: int | None = Field(default=None, description="How many images, 1-10 (dall-e-3: 1).")
     size: str | None = Field(default=None, description="WIDTHxHEIGHT from the model's list, or `auto`.")
     response_format: Literal["url", "b64_json"] | None = None
-    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "xhigh", "max", "auto"] | None = None
     style: Literal["vivid", "natural"] | None = None
     background: Literal["transparent", "opaque", "auto"] | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = Field(default=None, description="0-100, for jpeg and webp output.")
     moderation: Literal["low", "auto"] | None = None
+    complexity: Literal["low", "medium", "high"] | None = Field(
+        default=None, description="gpt-image-2.6: how much the model plans before drawing (default high)."
+    )
     input_fidelity: Literal["high", "low"] | None = Field(
         default=None, description="With `image`: how closely to keep the input's details (GPT image models)."
     )
@@ -49,11 +52,15 @@ class _EditOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(description="What to change. Its maximum length depends on the model.")
-    model: str | None = Field(default=None, description="Defaults to gpt-image-1.5, as OpenAI's does.")
+    model: str | None = Field(
+        default=None,
+        description="OpenAI's default, gpt-image-1.5, followed to the model that succeeds it today "
+        "(gpt-image-2.6-sunburst since 2026-12-01).",
+    )
     n: int | None = None
     size: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
-    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "xhigh", "max", "auto"] | None = None
     background: Literal["transparent", "opaque", "auto"] | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = None

@@ -20,7 +20,7 @@ from imagehub.accounts.books import (
 from imagehub.accounts.keys import KeyInfo
 from imagehub.accounts.ledger import Ledger, Reservation
 from imagehub.billing.pricing import AUTO_QUALITY, BilledTerms, PriceBook, billed_terms
-from imagehub.catalog import Catalog
+from imagehub.catalog import Catalog, today
 from imagehub.concurrency.completion import run_to_completion
 from imagehub.errors import Forbidden, HubError, InvalidRequest
 from imagehub.inputs.decoding import InputLoader
@@ -28,9 +28,11 @@ from imagehub.inputs.sources import request_sources
 from imagehub.observability import metrics
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.fitting import fit_result
+from imagehub.service.succession import Serves, plan, refuse_if_told, serving_model
 from imagehub.service.validation import default_model, validate_generation
 from imagehub.storage import ImageStore, StoredImage, UrlSigner
-from imagehub.upstream.routing import Router
+from imagehub.upstream.routing import ModelGoneUpstream, Router
 
 log = logging.getLogger("imagehub.generation")
 
@@ -48,6 +50,7 @@ class GenerationOutcome:
     output_format: str
     echo: dict[str, object] = field(default_factory=dict)
     price_micros: int = 0
+    job: ImageJob | None = None  # what was served: the successor's job when `job.asked` is set
 
 
 class GenerationService:
@@ -74,7 +77,9 @@ class GenerationService:
         """Validate against the catalog and the key's own limits, then read the source images.
 
         Raises before anything is spent; image URLs are fetched only once every other check passed.
+        A retired model's job comes back as its successor's (see `succession`).
         """
+        refuse_if_told(self.catalog, request.model or default_model(request))
         job = validate_generation(self.catalog, request)
         if key.allowed_models is not None and job.spec.name not in key.allowed_models:
             raise Forbidden(
@@ -91,7 +96,34 @@ class GenerationService:
         sources, mask = request_sources(request)
         if sources:
             job = await self.input_loader().load(job, sources, mask)
-        return job
+        return self.succeed(job, key)
+
+    def succeed(self, job: ImageJob, key: KeyInfo) -> ImageJob:
+        """`job` while its model is served today, else its successor's (the sandbox alike)."""
+        on = today()
+        return plan(self.catalog, job, *self.lifecycle_view(key, job.provider), on)
+
+    def lifecycle_view(self, key: KeyInfo, pinned: str | None = None) -> tuple[Serves, Serves]:
+        """(serves, gone) as this key sees them: the sandbox serves what the catalog says is live."""
+        if key.sandbox:
+            return (lambda model: not self.catalog.retired(model)), (lambda model: False)
+        return (lambda model: self.router.serves(model, pinned)), self.router.reported_gone
+
+    def served_by(self, name: str, key: KeyInfo) -> str | None:
+        """The model that serves `name` for this key today (itself, a successor, or None)."""
+        return serving_model(self.catalog, name, *self.lifecycle_view(key), today())
+
+    async def served(self, job: ImageJob, key: KeyInfo) -> tuple[ImageJob, GenerationResult]:
+        """Route the job; a model the upstreams no longer know is served by its successor."""
+        for _ in range(len(self.catalog.chain(job.spec.name))):
+            try:
+                return job, await self.router.generate(job, sandbox=key.sandbox)
+            except ModelGoneUpstream:
+                following = self.succeed(job, key)
+                if following.spec.name == job.spec.name:
+                    raise
+                job = following
+        return job, await self.router.generate(job, sandbox=key.sandbox)
 
     async def generate(
         self,
@@ -104,7 +136,8 @@ class GenerationService:
         job, quote, reservation = await self.admit(request, key, context or RequestContext())
         created = int(time.time())
         try:
-            result = await self.router.generate(job, sandbox=key.sandbox)
+            job, result = await self.served(job, key)
+            result = await fit_result(result, job)
         except BaseException as error:
             await self.books.release(reservation, error)
             raise
@@ -143,6 +176,7 @@ class GenerationService:
             output_format=result.images[0].format if result.images else job.output_format,
             echo=echo,
             price_micros=price,
+            job=job,
         )
 
     async def admit(
@@ -155,13 +189,16 @@ class GenerationService:
         except HubError as error:
             await self.record_rejected(key, context, error)
             raise
-        context.model = job.spec.name
+        asked, context.model = context.model, job.spec.name
         quote = 0 if key.sandbox else self.prices.quote(job)
-        return job, quote, await self._reserve(job, key, quote, context)
+        requested = asked if asked != job.spec.name else None
+        return job, quote, await self._reserve(job, key, quote, context, requested)
 
-    async def _reserve(self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext) -> Reservation:
+    async def _reserve(
+        self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext, requested: str | None
+    ) -> Reservation:
         metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)
-        hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n)
+        hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n, requested)
         return await self.books.reserve(context, hold)
 
     async def record_rejected(self, key: KeyInfo, context: RequestContext, error: BaseException) -> None:
@@ -240,7 +277,7 @@ def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[s
     The upstream's own report wins; otherwise the terms the request is billed at (so the echo, the
     usage record and the charge agree).
     """
-    if not job.spec.reports_echo:
+    if not job.shown_spec.reports_echo:
         return {}
     echo: dict[str, object] = {
         "background": "transparent" if job.background == "transparent" else "opaque",
@@ -249,6 +286,8 @@ def _echo(job: ImageJob, result: GenerationResult, terms: BilledTerms) -> dict[s
         "quality": terms.quality or AUTO_QUALITY,
     }
     echo.update(result.echo or {})
+    if job.asked is not None and job.asked.size != "auto":
+        echo["size"] = job.asked.size  # the client got the size it asked for
     if result.usage is not None:
         echo["usage"] = result.usage
     return echo

@@ -28,9 +28,10 @@ from imagehub.observability import metrics
 from imagehub.schema.events import PartialImage, StreamItem
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.service.fitting import fit_image
 from imagehub.service.generation import GenerationService, b64_item
 from imagehub.storage import StoredImage
-from imagehub.upstream.routing import RestOfStream
+from imagehub.upstream.routing import ModelGoneUpstream, RestOfStream
 
 log = logging.getLogger("imagehub.streaming")
 
@@ -133,13 +134,14 @@ class GenerationStream:
         kind = f"{self.prefix}.completed"
         summary = result or GenerationResult(images=[image], provider=self.provider)
         terms = billed_terms(job, summary)
+        image = await fit_image(image, job)
         payload: dict[str, Any] = {
             "type": kind,
             "background": "transparent" if job.background == "transparent" else "opaque",
             "created_at": int(time.time()),
             "output_format": image.format,
             "quality": terms.quality or AUTO_QUALITY,
-            "size": terms.size,
+            "size": job.asked.size if job.asked is not None and job.asked.size != "auto" else terms.size,
             "usage": (result.usage if result is not None else None) or NO_USAGE,
         }
         if job.response_format == "url":
@@ -229,9 +231,18 @@ async def open_stream(
     """
     job, quote, reservation = await service.admit(request, key, context)
     try:
-        opened = await service.router.open_stream(
-            job, sandbox=key.sandbox, partial_images=request.partial_images or 0
-        )
+        try:
+            opened = await service.router.open_stream(
+                job, sandbox=key.sandbox, partial_images=request.partial_images or 0
+            )
+        except ModelGoneUpstream:
+            following = service.succeed(job, key)
+            if following.spec.name == job.spec.name:
+                raise
+            job = following
+            opened = await service.router.open_stream(
+                job, sandbox=key.sandbox, partial_images=request.partial_images or 0
+            )
     except BaseException as error:
         await service.books.release(reservation, error)
         raise

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from imagehub.catalog import Catalog, ModelSpec, Resolved
+from imagehub.catalog import Catalog, ModelSpec, Resolved, load_catalog
 from imagehub.errors import InvalidRequest, NotFound
 from imagehub.inputs.sources import ImageSource, request_operation, request_sources
 from imagehub.schema.images import ImageJob, Operation
@@ -26,7 +26,9 @@ DEFAULT_MODELS: dict[Operation, str] = {
     "variation": "dall-e-2",
 }
 # OpenAI's spec: generations default to dall-e-2 "unless a parameter specific to the GPT image
-# models is used"; then the spec's GPT image default serves them.
+# models is used"; then the spec's GPT image default serves them. The spec names gpt-image-1.5,
+# shut down on 2026-12-01: the default is the model its successor chain reaches today
+# (gpt-image-2.6-sunburst), so a request without `model` gets that model's own contract.
 GPT_IMAGE_DEFAULT = "gpt-image-1.5"
 GPT_IMAGE_ONLY_FIELDS = (
     "background",
@@ -54,6 +56,7 @@ _OPTIONAL_FIELDS = (
     "seed",
     "input_fidelity",
     "partial_images",
+    "complexity",
 )
 
 MAX_SEED = 2**32 - 1
@@ -103,7 +106,9 @@ def default_model(req: ImageGenerationRequest) -> str:
     """The model a request without `model` gets: per endpoint, and OpenAI's GPT image rule."""
     operation = request_operation(req)
     if operation == "generate" and any(getattr(req, name) is not None for name in GPT_IMAGE_ONLY_FIELDS):
-        return GPT_IMAGE_DEFAULT
+        return load_catalog().live_successor(GPT_IMAGE_DEFAULT)
+    if operation == "edit":
+        return load_catalog().live_successor(DEFAULT_MODELS[operation])
     return DEFAULT_MODELS[operation]
 
 
@@ -305,4 +310,5 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
         seed=req.seed,
         operation=operation,
         input_fidelity=req.input_fidelity,
+        complexity=req.complexity,
     )

@@ -40,6 +40,7 @@ def build_router(config: HubConfig, environ: Mapping[str, str] | None = None, wo
                 policy.failure_threshold, policy.cooldown_seconds, policy.max_cooldown_seconds
             ),
             slots=build_slots(deployment, workers),
+            listed=frozenset() if deployment.catalog_models else frozenset(deployment.models),
         )
         for deployment in config.deployments
     ]

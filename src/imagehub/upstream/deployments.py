@@ -113,6 +113,11 @@ class Deployment(LocalEngineFields):
     api_key: str | None = Field(default=None, repr=False)
     api_key_env: str | None = None
     models: tuple[str, ...] = ()
+    catalog_models: bool = Field(
+        default=False,
+        description="Set by the hub when `models` was left out: every catalog model of the provider, "
+        "each served only until its shutdown date. Models listed by name are served past it.",
+    )
     weight: float = Field(default=1.0, gt=0)
     timeout_seconds: float = Field(default=120.0, gt=0)
     max_concurrent: int | None = Field(
@@ -203,6 +208,7 @@ def _from_environment(catalog: Catalog, environ: Mapping[str, str]) -> tuple[Dep
                     base_url=environ.get(url_var) or None,
                     api_key_env=key_var,
                     models=models,
+                    catalog_models=True,
                 )
             )
     return tuple(found)
@@ -277,7 +283,8 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             deployments = []
             for entry in raw.get("deployments", []):
                 if "models" not in entry and entry.get("provider") in REMOTE_KINDS:
-                    entry = {**entry, "models": [s.name for s in catalog if entry["provider"] in s.providers]}
+                    models = [s.name for s in catalog if entry["provider"] in s.providers]
+                    entry = {**entry, "models": models, "catalog_models": True}
                 deployments.append(entry)
             config = HubConfig.model_validate({**raw, "deployments": deployments})
         except (OSError, tomllib.TOMLDecodeError) as exc:

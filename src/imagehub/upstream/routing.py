@@ -14,19 +14,29 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Generic, TypeVar
 
-from imagehub.errors import Forbidden, HubError, ServiceUnavailable
+from imagehub.catalog import Catalog, load_catalog, today
+from imagehub.errors import Forbidden, ServiceUnavailable
 from imagehub.observability import metrics
 from imagehub.schema.events import StreamItem, whole_answer
 from imagehub.schema.images import GenerationResult, ImageJob
 from imagehub.upstream.circuit import CircuitBreaker
 from imagehub.upstream.deployments import RoutingPolicy, how_to_configure
+from imagehub.upstream.failures import (
+    ModelGoneUpstream,
+    UpstreamError,
+    UpstreamRejected,
+    error_kind,
+    final_error,
+)
 from imagehub.upstream.providers.base import ImageProvider, Load
 from imagehub.upstream.providers.errors import (
     ClientFault,
     DeploymentFault,
+    ModelGone,
     ProviderError,
     Retryable,
     TryElsewhere,
@@ -34,22 +44,10 @@ from imagehub.upstream.providers.errors import (
 from imagehub.upstream.providers.sandbox.provider import SandboxProvider
 from imagehub.upstream.slots import Slots
 
+__all__ = ["ModelGoneUpstream", "OpenedStream", "RestOfStream", "Route", "Router", "UpstreamError"]
+
 log = logging.getLogger("imagehub.routing")
 T = TypeVar("T")
-
-
-class UpstreamError(HubError):
-    """What the client sees when the upstreams could not deliver."""
-
-    type = "server_error"
-
-
-class UpstreamRejected(HubError):
-    """An upstream's own verdict on the request (e.g. content policy), passed on unchanged."""
-
-    def __init__(self, fault: ClientFault) -> None:
-        super().__init__(fault.message, param=fault.param, code=fault.code, status=fault.status)
-        self.type = fault.type
 
 
 @dataclass
@@ -61,6 +59,8 @@ class Route:
     weight: float
     breaker: CircuitBreaker
     slots: Slots | None = None  # the deployment's limit on calls in flight, if it has one
+    # Models the operator listed by name: served here natively even past their shutdown date.
+    listed: frozenset[str] = field(default_factory=frozenset)
 
 
 class Router:
@@ -69,21 +69,42 @@ class Router:
         routes: Sequence[Route] = (),
         policy: RoutingPolicy | None = None,
         rng: random.Random | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.sandbox = SandboxProvider()
         self.routes = list(routes)
         self.policy = policy or RoutingPolicy()
         self._rng = rng or random.Random()
+        self._catalog = catalog or load_catalog()
+        # (deployment, model) pairs whose upstream answered model_not_found: never sent again.
+        self._gone: set[tuple[str, str]] = set()
 
-    def candidates(self, model: str, pinned: str | None = None) -> list[Route]:
-        return [
+    def candidates(self, model: str, pinned: str | None = None, on: date | None = None) -> list[Route]:
+        """The deployments that serve `model` today: a shut-down name only where listed by name."""
+        routes = [
             route
             for route in self.routes
             if model in route.models and (pinned is None or route.provider.kind == pinned)
         ]
+        if not routes:
+            return routes
+        day = on or today()
+        return [route for route in routes if self._live_on(route, model, day)]
 
-    def serves(self, model: str) -> bool:
-        return bool(self.candidates(model))
+    def _live_on(self, route: Route, model: str, on: date) -> bool:
+        if (route.provider.name, model) in self._gone:
+            return False
+        if model in route.listed:
+            return True
+        spec = self._catalog.get(model)
+        return spec is None or not spec.lifecycle.shut_down(on, route.provider.kind)
+
+    def serves(self, model: str, pinned: str | None = None) -> bool:
+        return bool(self.candidates(model, pinned))
+
+    def reported_gone(self, model: str) -> bool:
+        """Whether an upstream has answered model_not_found for `model` since start-up."""
+        return any(name == model for _, name in self._gone)
 
     def _weighted_order(self, routes: list[Route]) -> list[Route]:
         """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
@@ -127,14 +148,16 @@ class Router:
             # Not 503: retrying cannot help until the operator acts, and the SDKs retry 5xx.
             pin = f" through provider {job.provider!r}" if job.provider else ""
             providers = (job.provider,) if job.provider else job.spec.providers
+            asked = job.asked.spec.name if job.asked is not None else None
+            name = f"{asked!r} (shut down, served by {job.spec.name!r})" if asked else repr(job.spec.name)
             raise Forbidden(
-                f"No deployment serves model {job.spec.name!r}{pin} on this hub. "
+                f"No deployment serves model {name}{pin} on this hub. "
                 f"{how_to_configure(job.spec.name, providers)} A sandbox key serves every model offline.",
                 param="model",
                 code="model_not_available",
             )
         last: ProviderError | None = None
-        tried = 0
+        tried = gone = 0
         full: list[Route] = []
         for route in self._order(candidates):
             if route.slots is not None and not route.slots.try_acquire():
@@ -145,6 +168,13 @@ class Router:
                 return outcome.value  # type: ignore[return-value]
             if outcome.error is not None:
                 tried, last = tried + 1, outcome.error
+                gone += isinstance(outcome.error, ModelGone)
+        if tried and gone == tried and not full:
+            raise ModelGoneUpstream(
+                f"The model {job.spec.name!r} no longer exists upstream ({last.message if last else ''}).",
+                param="model",
+                code="model_shut_down",
+            )
         now = time.monotonic()
         waitable = [route for route in full if route.breaker.retry_in(now) == 0]
         if waitable:
@@ -166,7 +196,7 @@ class Router:
                 code="upstream_unavailable",
                 headers={"Retry-After": str(wait)},
             )
-        raise _final_error(job, last, tried)
+        raise final_error(job, last, tried)
 
     async def _serve_on(
         self,
@@ -189,6 +219,18 @@ class Router:
             except ClientFault as fault:
                 route.breaker.release_probe()
                 raise UpstreamRejected(fault) from None
+            except ModelGone as error:
+                route.breaker.release_probe()  # a lifecycle fact, not a failing deployment
+                self._gone.add((route.provider.name, job.spec.name))
+                log.warning(
+                    "catalog entry %r is stale: deployment %s answered model_not_found (%s); "
+                    "it is served by its successor from now on. Set its shutdown_date in "
+                    "IMAGEHUB_CATALOG_FILE or run `imagehub models check`.",
+                    job.spec.name,
+                    route.provider.name,
+                    error.message,
+                )
+                return _Outcome(error=error)
             except (Retryable, DeploymentFault) as error:
                 if isinstance(error, TryElsewhere) and error.busy:
                     route.breaker.release_probe()  # busy is not broken: no mark against it
@@ -219,7 +261,7 @@ class Router:
                 result = await call(route.provider)
             except ProviderError as error:
                 metrics.UPSTREAM_CALLS.labels(name, "error").inc()
-                metrics.UPSTREAM_ERRORS.labels(name, _error_kind(error)).inc()
+                metrics.UPSTREAM_ERRORS.labels(name, error_kind(error)).inc()
                 if not isinstance(error, Retryable) or isinstance(error, TryElsewhere):
                     raise
                 if attempt == policy.max_retries:
@@ -338,42 +380,3 @@ def _load_rank(route: Route) -> tuple[bool, float]:
     report = getattr(route.provider, "current_load", None)
     load: Load = report() if report is not None else Load(healthy=True, queue=0.0)
     return (not load.healthy, load.queue)
-
-
-def _final_error(job: ImageJob, last: ProviderError | None, tried: int) -> HubError:
-    detail = last.message if last else "no answer"
-    if isinstance(last, TryElsewhere) and last.busy:
-        wait = str(max(1, round(last.retry_after or 1)))
-        return ServiceUnavailable(
-            f"Every engine for {job.spec.name!r} is busy ({tried} tried). Retry in {wait}s.",
-            code="engine_overloaded",
-            headers={"Retry-After": wait},
-        )
-    prefix = f"The upstream for {job.spec.name!r} failed ({tried} deployment(s) tried). Last error: {detail}"
-    if isinstance(last, Retryable) and last.status == 429:
-        headers = {"Retry-After": str(max(1, round(last.retry_after or 1)))}
-        error = UpstreamError(prefix, code="upstream_rate_limited", status=429, headers=headers)
-        error.type = "rate_limit_error"
-        return error
-    if isinstance(last, Retryable) and last.timeout:
-        return UpstreamError(prefix, code="upstream_timeout", status=504)
-    return UpstreamError(prefix, code="upstream_error", status=502)
-
-
-def _error_kind(error: ProviderError) -> str:
-    """A small, fixed set of label values for the errors metric."""
-    if isinstance(error, Retryable):
-        if error.timeout:
-            return "timeout"
-        if error.status == 429:
-            return "rate_limited"
-        if (
-            error.status is not None
-            and error.status >= 500
-            and error.code not in ("upstream_connection_error", "upstream_bad_response")
-        ):
-            return "server_error"
-        return error.code.removeprefix("upstream_") if error.code else "retryable"
-    if isinstance(error, DeploymentFault):
-        return "deployment"
-    return "rejected"

@@ -38,12 +38,31 @@ function capsOf(model) {
 // each form starts on the model the API itself uses when a request names none (`default_for`).
 let chosen = null;
 
+// Deprecated names (announced or past their shutdown date) go in a group of their own, each
+// saying which model serves it today, so nobody picks one by accident.
+function modelOption(model, selected) {
+  const hub = model.imagehub;
+  const servedBy = hub.served_by && hub.served_by !== model.id ? ` → served by ${hub.served_by}` : "";
+  const until = model.shutdown_date ? ` (shutdown ${model.shutdown_date})` : "";
+  const text = hub.deprecated ? `${model.id}${until}${servedBy}` : model.id;
+  return el("option", { value: model.id, text, selected: model.id === selected });
+}
+
 function fillModels() {
   const editing = mode() === "edit";
   const usable = models.filter((m) => !editing || capsOf(m).edits);
   const fallback = usable.find((m) => (m.imagehub.default_for || []).includes(editing ? "edit" : "generate"));
   const selected = usable.some((m) => m.id === chosen) ? chosen : fallback?.id ?? null;
-  options($("f-model"), usable.map((m) => m.id), { selected });
+  const live = usable.filter((m) => !m.imagehub.deprecated);
+  const deprecated = usable.filter((m) => m.imagehub.deprecated);
+  const select = $("f-model");
+  select.replaceChildren();
+  for (const [label, group] of [["Current models", live], ["Deprecated names", deprecated]]) {
+    if (!group.length) continue;
+    const holder = el("optgroup", { label });
+    for (const model of group) holder.append(modelOption(model, selected));
+    select.append(holder);
+  }
   fillFields();
 }
 

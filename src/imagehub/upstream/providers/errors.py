@@ -73,3 +73,11 @@ class TryElsewhere(Retryable):
     ) -> None:
         super().__init__(message, status=status, code=code, retry_after=retry_after)
         self.busy = busy
+
+
+class ModelGone(DeploymentFault):
+    """The upstream says the model does not exist (404 model_not_found): a lifecycle fact.
+
+    Not a failure of the deployment: it stays healthy for its other models, and the hub serves
+    the name by its successor from then on.
+    """

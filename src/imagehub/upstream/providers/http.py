@@ -13,7 +13,16 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from imagehub.upstream.providers.errors import ClientFault, DeploymentFault, ProviderError, Retryable
+from imagehub.upstream.providers.errors import (
+    ClientFault,
+    DeploymentFault,
+    ModelGone,
+    ProviderError,
+    Retryable,
+)
+
+#: Error codes with which a 404 means "no such model": OpenAI's, and Google's status name.
+MODEL_NOT_FOUND_CODES = frozenset({"model_not_found", "not_found"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +154,10 @@ class UpstreamClient:
         message, code = self.redact(info.message or f"HTTP {status}"), info.code
         if status == 429 or status >= 500 or status == 408:
             return Retryable(f"{self.label}: {message}", status=status, code=code, retry_after=retry_after)
+        if status == 404 and code in MODEL_NOT_FOUND_CODES:
+            return ModelGone(
+                f"{self.label} does not know the model ({status}): {message}", status=404, code=code
+            )
         if status in (401, 403, 404):
             # Our credentials or our model mapping are wrong: the client did nothing wrong.
             return DeploymentFault(

@@ -29,6 +29,7 @@ _FORWARDED = (
     "output_compression",
     "moderation",
     "input_fidelity",
+    "complexity",
     "user",
 )
 # What OpenAI's variations endpoint takes besides the image (no prompt, no quality).

@@ -1,0 +1,140 @@
+"""`imagehub models`: weights for the local engine (`pull`) and the catalog against upstreams (`check`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from imagehub.catalog import CatalogFileError, load_catalog, today
+from imagehub.catalog.drift import Drift, drift
+from imagehub.config import Settings
+from imagehub.upstream.deployments import ConfigError, Deployment, load_config
+from imagehub.upstream.listing import LISTABLE, list_upstream_models
+from imagehub.upstream.providers.errors import ProviderError
+from imagehub.upstream.registry import PROVIDERS
+
+
+@click.group()
+def models() -> None:
+    """Local engine weights, and the model catalog checked against the upstreams' own lists."""
+
+
+@models.command("pull")
+@click.argument("model_id")
+@click.option("--revision", default=None, help="Branch, tag or commit; the default branch when omitted.")
+@click.option(
+    "--variant", default=None, help="Fetch this weights variant (e.g. fp16) instead of full precision."
+)
+def models_pull(model_id: str, revision: str | None, variant: str | None) -> None:
+    """Download a diffusers pipeline (e.g. stabilityai/sd-turbo) into the Hugging Face cache.
+
+    The hub itself never downloads: a local deployment with `model_id` loads from this cache only.
+    """
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    except ImportError:
+        raise click.ClickException(
+            "Pulling models needs the local engine's libraries: pip install 'imagehub[local]'."
+        ) from None
+    # The diffusers layout only: configs and safetensors in component folders, never the
+    # multi-gigabyte single-file checkpoints many repos also carry at their root.
+    weights = f"*/*.{variant}.safetensors" if variant else "*/*.safetensors"
+    click.echo(f"Pulling {model_id} from the Hugging Face Hub ...", err=True)
+    try:
+        folder = snapshot_download(
+            model_id,
+            revision=revision,
+            allow_patterns=["model_index.json", "*/*.json", "*/*.txt", "*/*.model", weights],
+            ignore_patterns=None if variant else ["*/*.*.safetensors"],
+        )
+    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as exc:
+        raise click.ClickException(f"Cannot pull {model_id}: {exc}") from None
+    except Exception as exc:
+        raise click.ClickException(
+            f"Cannot pull {model_id}: {type(exc).__name__}: {exc}\n"
+            "This machine may have no internet access. Pull on one that has it and copy the folder "
+            'over, then point the deployment at it with `path = "..."`.'
+        ) from None
+    name = model_id.rsplit("/", 1)[-1].lower()
+    click.echo(
+        f"Pulled {model_id} to {folder}\n\n"
+        "Serve it with a deployment in the hub's TOML (IMAGEHUB_CONFIG_FILE):\n\n"
+        "[[deployments]]\n"
+        f'name = "local-{name}"\n'
+        'provider = "local"\n'
+        f'models = ["{name}"]\n'
+        f'model_id = "{model_id}"' + (f'\nvariant = "{variant}"' if variant else "")
+    )
+
+
+async def _read(deployment: Deployment) -> tuple[list[tuple[str, Any]] | None, str | None]:
+    """(name, shutdown date) of every model the upstream lists, or why it could not be read."""
+    try:
+        listed = await list_upstream_models(deployment, os.environ)
+    except ProviderError as error:
+        return None, error.message
+    return [(item.name, item.shutdown_date) for item in listed], None
+
+
+def _say(name: str, url: str, found: Drift | None, error: str | None) -> None:
+    click.echo(f"{name} ({url}):")
+    if error is not None:
+        click.echo(f"  could not read its model list: {error}")
+        return
+    assert found is not None
+    if not found.any:
+        click.echo("  no drift")
+    if found.unknown:
+        click.echo(f"  listed upstream, missing from the catalog: {', '.join(found.unknown)}")
+    if found.unlisted:
+        click.echo(f"  in the catalog as live, no longer listed upstream: {', '.join(found.unlisted)}")
+    for item in found.dates:
+        ours = item.catalog.isoformat() if item.catalog else "none"
+        theirs = item.upstream.isoformat() if item.upstream else "none (still listed)"
+        click.echo(f"  shutdown date of {item.model}: catalog {ours}, upstream {theirs}")
+
+
+@models.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout, for cron and CI.")
+def models_check(as_json: bool) -> None:
+    """Compare the catalog with every configured upstream's model list; exit 1 on drift.
+
+    Reads OpenAI's GET /v1/models (with shutdown_date) and Gemini's models.list. Exit 0: no
+    drift; 1: drift; 2: a list could not be read or the configuration is broken.
+    """
+    settings = Settings()
+    try:
+        catalog = load_catalog()
+        config = load_config(catalog, settings.config_file)
+    except (CatalogFileError, ConfigError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    on = today()
+    seen: set[tuple[str, str]] = set()
+    report: list[dict[str, Any]] = []
+    drifted = failed = False
+    for deployment in config.deployments:
+        if deployment.provider not in LISTABLE or (deployment.provider, deployment.url) in seen:
+            continue
+        seen.add((deployment.provider, deployment.url))
+        listed, error = asyncio.run(_read(deployment))
+        family = PROVIDERS[deployment.provider].models_family
+        found = drift(catalog, family, deployment.provider, listed, on) if listed is not None else None
+        drifted |= bool(found and found.any)
+        failed |= error is not None
+        entry: dict[str, Any] = {"deployment": deployment.name, "provider": deployment.provider}
+        entry.update({"url": deployment.url, "error": error, **(found.public() if found else {})})
+        report.append(entry)
+        if not as_json:
+            _say(deployment.name, deployment.url, found, error)
+    if as_json:
+        click.echo(json.dumps({"date": on.isoformat(), "drift": drifted, "upstreams": report}, indent=2))
+    elif not report:
+        click.echo("No OpenAI or Gemini deployment is configured: nothing to check.")
+    sys.exit(1 if drifted else 2 if failed else 0)
