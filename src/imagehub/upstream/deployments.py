@@ -30,6 +30,8 @@ from pydantic import (
 
 from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
+from imagehub.catalog.platforms import platform
+from imagehub.upstream.platform_fields import PlatformFields
 from imagehub.upstream.registry import PROVIDERS
 
 PROVIDER_KINDS = tuple(PROVIDERS)
@@ -97,9 +99,10 @@ class LocalEngineFields(BaseModel):
 
 
 LOCAL_FIELDS = frozenset(LocalEngineFields.model_fields)
+PLATFORM_FIELDS = frozenset(PlatformFields.model_fields)
 
 
-class Deployment(LocalEngineFields):
+class Deployment(PlatformFields, LocalEngineFields):
     """One upstream account or box: provider API + base URL + credential + the models it serves.
 
     A `local` deployment is the hub's own engine instead: the local fields say what it loads.
@@ -142,6 +145,9 @@ class Deployment(LocalEngineFields):
                 raise ValueError('an engine deployment needs base_url = "http://HOST:PORT"')
             if len(self.models) != 1:
                 raise ValueError('an engine deployment serves exactly one model: set models = ["NAME"]')
+        misplaced = self.model_fields_set & PLATFORM_FIELDS - PROVIDERS[self.provider].settings
+        if misplaced:
+            raise ValueError(f"{', '.join(sorted(misplaced))}: not a setting of provider = {self.provider!r}")
         if self.provider != "engine" and "poll_seconds" in self.model_fields_set:
             raise ValueError('poll_seconds: only for provider = "engine"')
         if self.provider != "local" and self.model_fields_set & LOCAL_FIELDS:
@@ -151,7 +157,10 @@ class Deployment(LocalEngineFields):
 
     @property
     def url(self) -> str:
-        return (self.base_url or DEFAULT_BASE_URLS[self.provider]).rstrip("/")
+        base = self.base_url or DEFAULT_BASE_URLS.get(self.provider)
+        if base is None:
+            raise ConfigError(f"deployment {self.name!r}: provider {self.provider!r} needs base_url")
+        return base.rstrip("/")
 
     @property
     def max_connections(self) -> int:
@@ -257,6 +266,13 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
             if found is None:
                 raise ConfigError(f"deployment {deployment.name!r}: unknown model {model!r}")
             api = PROVIDERS[deployment.provider].models_family
+            retired = platform(api).retired.get(found.spec.name)
+            if retired is not None:
+                instead = f"; use {retired.successor}" if retired.successor else ""
+                raise ConfigError(
+                    f"deployment {deployment.name!r}: {found.spec.name} was retired on {deployment.provider} "
+                    f"on {retired.shutdown.isoformat()}{instead}"
+                )
             if api not in found.spec.providers:
                 raise ConfigError(
                     f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"
@@ -276,7 +292,9 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
             deployments = []
             for entry in raw.get("deployments", []):
-                if "models" not in entry and entry.get("provider") in REMOTE_KINDS:
+                if "models" not in entry and entry.get("upstream_names"):
+                    entry = {**entry, "models": list(entry["upstream_names"])}
+                elif "models" not in entry and entry.get("provider") in REMOTE_KINDS:
                     entry = {**entry, "models": [s.name for s in catalog if entry["provider"] in s.providers]}
                 deployments.append(entry)
             config = HubConfig.model_validate({**raw, "deployments": deployments})

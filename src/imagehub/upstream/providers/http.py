@@ -69,6 +69,11 @@ class UpstreamClient:
             )
         return self._session
 
+    def add_secret(self, secret: str) -> None:
+        """One more value never to show in an error message (a key known after construction)."""
+        if secret:
+            self._secrets = (*self._secrets, secret)
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
