@@ -23,7 +23,8 @@ class PlatformFields(BaseModel):
         "unset, the v1 API (/openai/v1/…).",
     )
     auth: Literal["api_key", "entra"] | None = Field(
-        default=None, description="azure: the api-key header, or Entra ID tokens; default: a key if one is set."
+        default=None,
+        description="azure: the api-key header or Entra ID tokens; default: a key if set.",
     )
     project: str | None = Field(default=None, description="vertex: the Google Cloud project.")
     location: str | None = Field(

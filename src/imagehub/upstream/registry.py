@@ -68,7 +68,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
         # Vertex AI: the address follows the location; the credential is google-auth's (ADC or a key file).
         ProviderEntry(
             "vertex",
-            f"{_PACKAGE}.vertex:VertexProvider",
+            f"{_PACKAGE}.vertex.provider:VertexProvider",
             key_env="GOOGLE_CLOUD_PROJECT",
             base_url_env="GOOGLE_VERTEX_BASE_URL",
             settings=frozenset({"project", "location", "credentials_file", "upstream_names"}),
