@@ -76,7 +76,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
         # Bedrock: the address follows the region; requests are SigV4-signed from the AWS chain.
         ProviderEntry(
             "bedrock",
-            f"{_PACKAGE}.bedrock:BedrockProvider",
+            f"{_PACKAGE}.bedrock.provider:BedrockProvider",
             key_env="AWS_REGION",
             base_url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
             settings=frozenset({"region", "upstream_names"}),
