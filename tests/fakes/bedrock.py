@@ -66,6 +66,10 @@ class FakeBedrock(FakeServer):
         self.regions = regions
         self.signed_regions: list[str] = []  # the region of each correctly signed request
 
+    def reset(self) -> None:
+        super().reset()
+        self.signed_regions.clear()
+
     @staticmethod
     def image_for(model: str, ratio: str, prompt: str, seed: int, fmt: str = "png") -> bytes:
         width, height = SIZES[ratio]

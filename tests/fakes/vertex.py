@@ -4,7 +4,7 @@
 as the Gemini API does (FakeGoogle builds the answer), after checking the project, location and
 an `Authorization: Bearer` token this fake issued. `POST /token` is the service-account flow
 google-auth speaks: a JWT-bearer grant whose RS256 signature is checked with the test key's
-public half, and whose issuer, audience and scope must be right.
+public half, and whose issuer, audience (Google's token endpoint) and scope must be right.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tests.fakes.server import FAULT, RECORDED, Fault, RecordedRequest, json_res
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CLIENT_EMAIL = "imagehub-test@test-project.iam.gserviceaccount.com"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 
 def write_service_account(path: Path, token_uri: str, project: str) -> rsa.RSAPublicKey:
@@ -107,7 +108,8 @@ class FakeVertex(FakeGoogle):
             )
         except InvalidSignature:
             return "Invalid JWT Signature."
-        if claims.get("iss") != CLIENT_EMAIL or claims.get("aud") != self.token_uri:
+        # google-auth addresses the grant to Google's token endpoint wherever token_uri points.
+        if claims.get("iss") != CLIENT_EMAIL or claims.get("aud") != GOOGLE_TOKEN_AUDIENCE:
             return "Invalid issuer or audience."
         if SCOPE not in str(claims.get("scope", "")).split():
             return "Invalid OAuth scope."

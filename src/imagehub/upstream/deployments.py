@@ -157,10 +157,14 @@ class Deployment(PlatformFields, LocalEngineFields):
 
     @property
     def url(self) -> str:
-        base = self.base_url or DEFAULT_BASE_URLS.get(self.provider)
-        if base is None:
-            raise ConfigError(f"deployment {self.name!r}: provider {self.provider!r} needs base_url")
-        return base.rstrip("/")
+        """The API's address; "" where the adapter derives it (a cloud's region or location)."""
+        return (self.base_url or DEFAULT_BASE_URLS.get(self.provider) or "").rstrip("/")
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether calls need an API key; clouds signing with their own credential chain do not."""
+        entry = PROVIDERS[self.provider]
+        return entry.key_env is not None and not entry.keyless and self.auth != "entra"
 
     @property
     def max_connections(self) -> int:

@@ -26,6 +26,7 @@ class ProviderEntry:
     base_url_env: str | None = None  # overrides base_url for that deployment (and alone configures one)
     family: str | None = None  # the catalog's `providers` value of the models it serves; default: name
     settings: frozenset[str] = frozenset()  # the platform fields of a deployment only this API reads
+    keyless: bool = False  # authenticates by the platform's own credential chain, never an API key
 
     @property
     def models_family(self) -> str:
@@ -71,6 +72,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
             f"{_PACKAGE}.vertex.provider:VertexProvider",
             key_env="GOOGLE_CLOUD_PROJECT",
             base_url_env="GOOGLE_VERTEX_BASE_URL",
+            keyless=True,
             settings=frozenset({"project", "location", "credentials_file", "upstream_names"}),
         ),
         # Bedrock: the address follows the region; requests are SigV4-signed from the AWS chain.
@@ -79,6 +81,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
             f"{_PACKAGE}.bedrock.provider:BedrockProvider",
             key_env="AWS_REGION",
             base_url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            keyless=True,
             settings=frozenset({"region", "upstream_names"}),
         ),
         # Torch and diffusers load only when a local model is configured.
