@@ -91,3 +91,39 @@ def test_cloud_libraries_load_only_when_their_platform_is_configured() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == ""
+
+
+def test_a_deployment_with_its_own_prices_is_quoted_dearest_and_settled_at_its_own() -> None:
+    from imagehub.billing.pricing import BillingConfig, PriceBook
+    from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
+
+    spec = load_catalog().get("stable-image-ultra")
+    assert spec is not None
+    book = PriceBook.from_config(
+        BillingConfig(),
+        {"cheap": {"stable-image-ultra": {"*/*": 80000}}, "dear": {"stable-image-ultra": {"*/*": 200000}}},
+    )
+    job = ImageJob(
+        spec=spec, provider=None, prompt="p", n=2, size="1024x1024", width=1024, height=1024,
+        response_format="b64_json", output_format="png",
+    )  # fmt: skip
+    quote = book.quote(job)
+    assert quote == 2 * 200000, "the dearest deployment that might serve it"
+
+    def settled(provider: str) -> int:
+        images = [GeneratedImage(format="png", b64="x")] * 2
+        return book.settle(job, GenerationResult(images=images, provider=provider), quote)
+
+    assert settled("cheap") == 2 * 80000
+    assert settled("bedrock") == 2 * 140000, "a deployment without its own prices: the catalog's"
+
+
+def test_prices_for_a_model_the_deployment_does_not_serve_are_refused(tmp_path: Path) -> None:
+    path = _toml(
+        tmp_path,
+        '[[deployments]]\nname = "br"\nprovider = "bedrock"\nregion = "us-west-2"\n'
+        'models = ["stable-image-core"]\n'
+        '[deployments.prices."stable-image-ultra"]\n"*/*" = 1\n',
+    )
+    with pytest.raises(ConfigError, match="prices for stable-image-ultra, which it does not serve"):
+        load_config(load_catalog(), path, {})

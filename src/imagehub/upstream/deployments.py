@@ -130,6 +130,11 @@ class Deployment(PlatformFields, LocalEngineFields):
     poll_seconds: float = Field(
         default=2.0, gt=0, le=300, description="engine: how often its /readyz is read for health and load."
     )
+    prices: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='What this deployment charges where it differs from the catalog: model -> "quality/size" '
+        "-> micro-USD per image (a cloud reselling a model at its own price).",
+    )
 
     @model_validator(mode="after")
     def _known_provider(self) -> Deployment:
@@ -282,6 +287,12 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
                     f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"
                 )
             models.append(found.spec.name)
+        unpriced = set(deployment.prices) - set(models)
+        if unpriced:
+            raise ConfigError(
+                f"deployment {deployment.name!r}: prices for {', '.join(sorted(unpriced))}, "
+                "which it does not serve"
+            )
         deployments.append(deployment.model_copy(update={"models": tuple(dict.fromkeys(models))}))
     return config.model_copy(update={"deployments": tuple(deployments)})
 
