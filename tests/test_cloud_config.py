@@ -127,3 +127,8 @@ def test_prices_for_a_model_the_deployment_does_not_serve_are_refused(tmp_path: 
     )
     with pytest.raises(ConfigError, match="prices for stable-image-ultra, which it does not serve"):
         load_config(load_catalog(), path, {})
+
+
+def test_an_azure_key_without_its_endpoint_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"needs base_url \(or AZURE_OPENAI_ENDPOINT\)"):
+        load_config(load_catalog(), None, {"AZURE_OPENAI_API_KEY": "k"})

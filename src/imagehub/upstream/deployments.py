@@ -269,6 +269,12 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
         if deployment.name in names:
             raise ConfigError(f"deployment name {deployment.name!r} is used twice")
         names.add(deployment.name)
+        entry = PROVIDERS[deployment.provider]
+        if entry.key_env and not entry.keyless and not deployment.url:
+            where = f" (or {entry.base_url_env})" if entry.base_url_env else ""
+            raise ConfigError(
+                f"deployment {deployment.name!r}: provider {deployment.provider!r} needs base_url{where}"
+            )
         models = []
         for model in deployment.models:
             found = catalog.lookup(model) if "/" not in model else None
