@@ -69,7 +69,7 @@ def test_validation_errors_pass_through(clouds: Clouds) -> None:
     clouds.bedrock.enqueue(Fault.status(400, body={"message": message}))
     with pytest.raises(openai.BadRequestError) as caught:
         clouds.sdk().images.generate(model="stable-image-ultra", prompt="bad")
-    assert caught.value.message == message
+    assert isinstance(caught.value.body, dict) and caught.value.body["message"] == message
     assert len(clouds.bedrock.requests) == 1
 
 

@@ -11,6 +11,8 @@ import asyncio
 import time
 from typing import Any
 
+from imagehub.upstream.providers.errors import DeploymentFault, ProviderError, Retryable
+
 SCOPE = "https://cognitiveservices.azure.com/.default"
 _EARLY_SECONDS = 300.0
 
@@ -18,7 +20,8 @@ _EARLY_SECONDS = 300.0
 class EntraTokens:
     """Cached tokens for one deployment; the token itself is never logged or shown."""
 
-    def __init__(self, scope: str = SCOPE) -> None:
+    def __init__(self, label: str, scope: str = SCOPE) -> None:
+        self._label = label
         self._scope = scope
         self._credential: Any = None
         self._token: str | None = None
@@ -35,10 +38,24 @@ class EntraTokens:
                     from azure.identity.aio import DefaultAzureCredential
 
                     self._credential = DefaultAzureCredential()
-                access = await self._credential.get_token(self._scope)
+                try:
+                    access = await self._credential.get_token(self._scope)
+                except Exception as exc:
+                    raise _classified(self._label, exc) from None
                 self._token, self._expires_on = access.token, float(access.expires_on)
             return self._token
 
     async def close(self) -> None:
         if self._credential is not None:
             await self._credential.close()
+
+
+def _classified(label: str, exc: Exception) -> ProviderError:
+    """No credential, or one Entra ID refused: try another deployment; a network failure: retry."""
+    from azure.core.exceptions import ServiceRequestError
+
+    if isinstance(exc, ServiceRequestError):
+        return Retryable(
+            f"{label} could not reach Microsoft Entra ID.", status=502, code="upstream_connection_error"
+        )
+    return DeploymentFault(f"{label} could not get a Microsoft Entra ID token ({type(exc).__name__}).")

@@ -49,7 +49,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         self._platform = platform("azure")
         super().__init__(deployment, None)
         self._key_headers = {"api-key": api_key} if api_key else None
-        self._tokens = None if api_key else EntraTokens()
+        self._tokens = None if api_key else EntraTokens(f"deployment {deployment.name!r}")
         self._client.add_secret(api_key or "")
 
     @staticmethod

@@ -38,7 +38,12 @@ class Signer:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        credentials = await asyncio.to_thread(self._frozen)
+        try:
+            credentials = await asyncio.to_thread(self._frozen)
+        except Exception as exc:  # botocore's credential errors: a broken profile, a refused role
+            raise DeploymentFault(
+                f"{self._label} could not load AWS credentials ({type(exc).__name__})."
+            ) from None
         if credentials is None:
             raise DeploymentFault(f"{self._label} found no AWS credentials in the standard chain.")
         request = AWSRequest(method="POST", url=url, data=body, headers=headers)
