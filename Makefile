@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-# dev tooling, the local engine (torch CPU), and Ray Serve for the GPU tier test (~35 s to install).
+# dev tooling, the local engine (torch CPU), Ray Serve for the GPU tier test and the clouds'
+# credential libraries for their adapters' tests (~35 s to install).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,s3,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,s3,ray,clouds]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

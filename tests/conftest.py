@@ -12,6 +12,9 @@ import pytest
 from tests.fakes import FakeGoogle, FakeOpenAI
 from tests.hub import Hub, create_key
 
+# The Azure OpenAI, Vertex AI and Bedrock hub and fakes (their libraries load only when used).
+pytest_plugins = ["tests.clouds"]
+
 
 @dataclass
 class Keys:

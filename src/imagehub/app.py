@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             signer,
             settings.url_ttl_seconds,
             ledger,
-            PriceBook.from_config(config.billing),
+            PriceBook.from_config(config.billing, {d.name: d.prices for d in config.deployments if d.prices}),
         )
         app.state.generation.configure_inputs(InputLoader.from_settings(settings))
         maintenance = asyncio.create_task(

@@ -93,32 +93,54 @@ def _list_prices() -> dict[str, dict[str, Any]]:
 
 @dataclass
 class PriceBook:
-    """List prices with the operator's overrides and margin applied."""
+    """List prices with the operator's overrides and margin applied.
+
+    A deployment may price a model its own way (a cloud that resells it at another price): a
+    request is then quoted at the dearest deployment that could serve it, and settled at the
+    price of the one that did.
+    """
 
     margin_percent: float = 0.0
     overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    _models: dict[str, ModelPrice] = field(default_factory=dict, repr=False)
+    # deployment name -> model -> "quality/size" -> micro-USD per image
+    deployment_prices: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    _models: dict[tuple[str, str | None], ModelPrice] = field(default_factory=dict, repr=False)
     _quotes: dict[tuple[str, str | None, str, int], int] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_config(cls, config: BillingConfig) -> PriceBook:
-        return cls(config.margin_percent, config.prices)
+    def from_config(
+        cls,
+        config: BillingConfig,
+        deployment_prices: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None,
+    ) -> PriceBook:
+        return cls(config.margin_percent, config.prices, dict(deployment_prices or {}))
 
-    def model_price(self, model: str) -> ModelPrice:
-        cached = self._models.get(model)
+    def model_price(self, model: str, deployment: str | None = None) -> ModelPrice:
+        """The model's price in general, or at `deployment` where that deployment sets its own."""
+        if deployment is not None and model not in self.deployment_prices.get(deployment, {}):
+            deployment = None
+        cached = self._models.get((model, deployment))
         if cached is None:
-            cached = self._models[model] = self._build_model_price(model)
+            cached = self._models[(model, deployment)] = self._build_model_price(model, deployment)
         return cached
 
-    def _build_model_price(self, model: str) -> ModelPrice:
+    def _build_model_price(self, model: str, deployment: str | None) -> ModelPrice:
         spec = load_catalog().get(model)
         listed = _list_prices().get(model) or _list_prices().get((spec and spec.extends) or "", {})
         per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
         tokens = listed.get("tokens", {}) if model not in self.overrides else {}
+        if deployment is not None:
+            per_image = {**per_image, **self.deployment_prices[deployment][model]}
+            tokens = {}  # a deployment's own per-image prices are what it charges, tokens or not
         tiers = spec.image_sizes if spec else {}
         return ModelPrice(
             per_image, tokens.get("input"), tokens.get("output"), tokens.get("image_input"), tiers
         )
+
+    def _prices_of(self, model: str) -> list[ModelPrice]:
+        """The general price and every deployment's own one: what a request may end up paying."""
+        own = [name for name, models in self.deployment_prices.items() if model in models]
+        return [self.model_price(model), *(self.model_price(model, name) for name in own)]
 
     def listing(self, model: str) -> dict[str, object]:
         """The model's prices as clients see them (margin included), in integer micro-USD."""
@@ -151,7 +173,7 @@ class PriceBook:
         signature = (job.spec.name, job.quality, job.size, job.n)
         quoted = self._quotes.get(signature)
         if quoted is None:
-            price = self.model_price(job.spec.name).image_price(job.quality, job.size)
+            price = max(p.image_price(job.quality, job.size) for p in self._prices_of(job.spec.name))
             quoted = self._quotes[signature] = self._with_margin(price * job.n)
         return quoted
 
@@ -162,7 +184,7 @@ class PriceBook:
 
         Without tokens, the per-image price at `terms` (default: `billed_terms(job, result)`).
         """
-        price = self.model_price(job.spec.name)
+        price = self.model_price(job.spec.name, result.provider)
         usage = result.usage or {}
         input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
         if (

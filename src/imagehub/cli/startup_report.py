@@ -43,7 +43,7 @@ def report_configuration(settings: Settings, host: str) -> None:
     )
     for deployment in config.deployments:
         remote = deployment.provider != "local"
-        has_credential = bool(deployment.credential(os.environ)) if remote else True
+        has_credential = bool(deployment.credential(os.environ)) if deployment.needs_key else True
         log.info(
             "deployment %s (%s) serves %s",
             deployment.name,
@@ -52,7 +52,7 @@ def report_configuration(settings: Settings, host: str) -> None:
             extra={
                 "deployment": deployment.name,
                 "provider": deployment.provider,
-                "base_url": deployment.url if remote else None,
+                "base_url": (deployment.url or None) if remote else None,
                 "models": list(deployment.models),
                 "credential": "set" if has_credential else "missing",
                 "config_source": source,

@@ -30,6 +30,8 @@ from pydantic import (
 
 from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
+from imagehub.catalog.platforms import platform
+from imagehub.upstream.platform_fields import PlatformFields
 from imagehub.upstream.registry import PROVIDERS
 
 PROVIDER_KINDS = tuple(PROVIDERS)
@@ -97,9 +99,10 @@ class LocalEngineFields(BaseModel):
 
 
 LOCAL_FIELDS = frozenset(LocalEngineFields.model_fields)
+PLATFORM_FIELDS = frozenset(PlatformFields.model_fields)
 
 
-class Deployment(LocalEngineFields):
+class Deployment(PlatformFields, LocalEngineFields):
     """One upstream account or box: provider API + base URL + credential + the models it serves.
 
     A `local` deployment is the hub's own engine instead: the local fields say what it loads.
@@ -132,6 +135,11 @@ class Deployment(LocalEngineFields):
     poll_seconds: float = Field(
         default=2.0, gt=0, le=300, description="engine: how often its /readyz is read for health and load."
     )
+    prices: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='What this deployment charges where it differs from the catalog: model -> "quality/size" '
+        "-> micro-USD per image (a cloud reselling a model at its own price).",
+    )
 
     @model_validator(mode="after")
     def _known_provider(self) -> Deployment:
@@ -147,6 +155,9 @@ class Deployment(LocalEngineFields):
                 raise ValueError('an engine deployment needs base_url = "http://HOST:PORT"')
             if len(self.models) != 1:
                 raise ValueError('an engine deployment serves exactly one model: set models = ["NAME"]')
+        misplaced = self.model_fields_set & PLATFORM_FIELDS - PROVIDERS[self.provider].settings
+        if misplaced:
+            raise ValueError(f"{', '.join(sorted(misplaced))}: not a setting of provider = {self.provider!r}")
         if self.provider != "engine" and "poll_seconds" in self.model_fields_set:
             raise ValueError('poll_seconds: only for provider = "engine"')
         if self.provider != "local" and self.model_fields_set & LOCAL_FIELDS:
@@ -156,7 +167,14 @@ class Deployment(LocalEngineFields):
 
     @property
     def url(self) -> str:
-        return (self.base_url or DEFAULT_BASE_URLS[self.provider]).rstrip("/")
+        """The API's address; "" where the adapter derives it (a cloud's region or location)."""
+        return (self.base_url or DEFAULT_BASE_URLS.get(self.provider) or "").rstrip("/")
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether calls need an API key; clouds signing with their own credential chain do not."""
+        entry = PROVIDERS[self.provider]
+        return entry.key_env is not None and not entry.keyless and self.auth != "entra"
 
     @property
     def max_connections(self) -> int:
@@ -257,17 +275,36 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
         if deployment.name in names:
             raise ConfigError(f"deployment name {deployment.name!r} is used twice")
         names.add(deployment.name)
+        entry = PROVIDERS[deployment.provider]
+        if entry.key_env and not entry.keyless and not deployment.url:
+            where = f" (or {entry.base_url_env})" if entry.base_url_env else ""
+            raise ConfigError(
+                f"deployment {deployment.name!r}: provider {deployment.provider!r} needs base_url{where}"
+            )
         models = []
         for model in deployment.models:
             found = catalog.lookup(model) if "/" not in model else None
             if found is None:
                 raise ConfigError(f"deployment {deployment.name!r}: unknown model {model!r}")
             api = PROVIDERS[deployment.provider].models_family
+            retired = platform(api).retired.get(found.spec.name)
+            if retired is not None:
+                instead = f"; use {retired.successor}" if retired.successor else ""
+                raise ConfigError(
+                    f"deployment {deployment.name!r}: {found.spec.name} was retired on {deployment.provider} "
+                    f"on {retired.shutdown.isoformat()}{instead}"
+                )
             if api not in found.spec.providers:
                 raise ConfigError(
                     f"deployment {deployment.name!r}: {model} is not served by the {deployment.provider} API"
                 )
             models.append(found.spec.name)
+        unpriced = set(deployment.prices) - set(models)
+        if unpriced:
+            raise ConfigError(
+                f"deployment {deployment.name!r}: prices for {', '.join(sorted(unpriced))}, "
+                "which it does not serve"
+            )
         deployments.append(deployment.model_copy(update={"models": tuple(dict.fromkeys(models))}))
     return config.model_copy(update={"deployments": tuple(deployments)})
 
@@ -282,7 +319,9 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
             deployments = []
             for entry in raw.get("deployments", []):
-                if "models" not in entry and entry.get("provider") in REMOTE_KINDS:
+                if "models" not in entry and entry.get("upstream_names"):
+                    entry = {**entry, "models": list(entry["upstream_names"])}
+                elif "models" not in entry and entry.get("provider") in REMOTE_KINDS:
                     models = [s.name for s in catalog if entry["provider"] in s.providers]
                     entry = {**entry, "models": models, "catalog_models": True}
                 deployments.append(entry)

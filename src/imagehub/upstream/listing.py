@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from imagehub.upstream.deployments import Deployment
-from imagehub.upstream.providers.google import parse_google_error
+from imagehub.upstream.providers.gemini import parse_google_error
 from imagehub.upstream.providers.http import UpstreamClient
 from imagehub.upstream.providers.openai.provider import parse_openai_error
 

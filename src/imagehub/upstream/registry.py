@@ -20,9 +20,13 @@ class ProviderEntry:
     name: str  # what `provider = "…"` says in a deployment
     adapter: str  # "module:Class", imported on first use
     base_url: str | None = None  # the public API's address; None: a deployment must give base_url
-    key_env: str | None = None  # set alone, it configures a deployment serving all the family's models
-    base_url_env: str | None = None  # overrides base_url for that deployment
+    # Set alone, it configures a deployment serving all the family's models: the API key, or on
+    # clouds that sign requests with their own credential chain, the project or region.
+    key_env: str | None = None
+    base_url_env: str | None = None  # overrides base_url for that deployment (and alone configures one)
     family: str | None = None  # the catalog's `providers` value of the models it serves; default: name
+    settings: frozenset[str] = frozenset()  # the platform fields of a deployment only this API reads
+    keyless: bool = False  # authenticates by the platform's own credential chain, never an API key
 
     @property
     def models_family(self) -> str:
@@ -52,6 +56,33 @@ PROVIDERS: dict[str, ProviderEntry] = {
             base_url="https://generativelanguage.googleapis.com/v1beta",
             key_env="GEMINI_API_KEY",
             base_url_env="GEMINI_BASE_URL",
+        ),
+        # The clouds: each needs its extra (imagehub[azure], [vertex], [bedrock] or [clouds]).
+        # Azure OpenAI: the endpoint has no default; with no key, Entra ID tokens (azure-identity).
+        ProviderEntry(
+            "azure",
+            f"{_PACKAGE}.azure.provider:AzureOpenAIProvider",
+            key_env="AZURE_OPENAI_API_KEY",
+            base_url_env="AZURE_OPENAI_ENDPOINT",
+            settings=frozenset({"api_version", "auth", "upstream_names"}),
+        ),
+        # Vertex AI: the address follows the location; the credential is google-auth's (ADC or a key file).
+        ProviderEntry(
+            "vertex",
+            f"{_PACKAGE}.vertex.provider:VertexProvider",
+            key_env="GOOGLE_CLOUD_PROJECT",
+            base_url_env="GOOGLE_VERTEX_BASE_URL",
+            keyless=True,
+            settings=frozenset({"project", "location", "credentials_file", "upstream_names"}),
+        ),
+        # Bedrock: the address follows the region; requests are SigV4-signed from the AWS chain.
+        ProviderEntry(
+            "bedrock",
+            f"{_PACKAGE}.bedrock.provider:BedrockProvider",
+            key_env="AWS_REGION",
+            base_url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            keyless=True,
+            settings=frozenset({"region", "upstream_names"}),
         ),
         # Torch and diffusers load only when a local model is configured.
         ProviderEntry("local", f"{_PACKAGE}.local.provider:LocalProvider"),

@@ -156,6 +156,7 @@ class Router:
                 param="model",
                 code="model_not_available",
             )
+        candidates = _able(candidates, job)
         last: ProviderError | None = None
         tried = gone = 0
         full: list[Route] = []
@@ -374,6 +375,18 @@ async def _whole(provider: ImageProvider, job: ImageJob) -> AsyncGenerator[Strea
     """A provider that does not stream: each image as soon as the one answer is in, then it all."""
     async for item in whole_answer(await provider.generate(job)):
         yield item
+
+
+def _able(routes: list[Route], job: ImageJob) -> list[Route]:
+    """The routes whose platform can do this job; none: the first refusal, as the client's 400."""
+    refusals: list[ClientFault | None] = []
+    for route in routes:
+        check = getattr(route.provider, "refusal", None)
+        refusals.append(check(job) if check is not None else None)
+    able = [route for route, refusal in zip(routes, refusals, strict=True) if refusal is None]
+    if not able and refusals[0] is not None:
+        raise UpstreamRejected(refusals[0])
+    return able
 
 
 def _load_rank(route: Route) -> tuple[bool, float]:

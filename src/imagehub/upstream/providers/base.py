@@ -8,6 +8,7 @@ from typing import Protocol
 
 from imagehub.schema.images import GenerationResult, ImageJob
 from imagehub.upstream.deployments import Deployment
+from imagehub.upstream.providers.errors import ClientFault
 
 
 class ImageProvider(Protocol):
@@ -42,3 +43,13 @@ class ReportsLoad(Protocol):
     """A provider the router can rank by load: the shortest queue first, one that is down last."""
 
     def current_load(self) -> Load: ...
+
+
+class RefusesSome(Protocol):
+    """A provider whose platform cannot do some jobs its models allow (Azure: no WEBP).
+
+    The router skips it for such a job, so another deployment of the model serves it; when
+    none can, the client gets the refusal as a 400 before any upstream call.
+    """
+
+    def refusal(self, job: ImageJob) -> ClientFault | None: ...

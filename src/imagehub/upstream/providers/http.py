@@ -78,6 +78,11 @@ class UpstreamClient:
             )
         return self._session
 
+    def add_secret(self, secret: str) -> None:
+        """One more value never to show in an error message (a key known after construction)."""
+        if secret:
+            self._secrets = (*self._secrets, secret)
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
@@ -92,15 +97,19 @@ class UpstreamClient:
         parse_error: ErrorParser,
         json: Any = None,
         data: aiohttp.FormData | None = None,
+        content: bytes | None = None,
     ) -> Any:
-        """Send one request and return its parsed JSON body, or raise a classified ProviderError."""
+        """Send one request and return its parsed JSON body, or raise a classified ProviderError.
+
+        `content` is a body sent byte for byte with the caller's headers (a signed request).
+        """
         session = self._get_session()
         try:
             # orjson's bytes keep their 4 KB working buffer; a copy holds only the body, and the
             # body lives as long as the call (seconds to a minute, thousands at once).
-            body = bytes(memoryview(orjson.dumps(json))) if json is not None else None
+            body = bytes(memoryview(orjson.dumps(json))) if json is not None else content
             send_headers = dict(headers)
-            if body is not None:
+            if json is not None:
                 send_headers["Content-Type"] = "application/json"
             async with session.request(
                 method, url, data=body if body is not None else data, headers=send_headers

@@ -58,7 +58,7 @@ class OpenAIProvider:
 
     def __init__(self, deployment: Deployment, api_key: str | None) -> None:
         self.name = deployment.name
-        self._base = deployment.url
+        self._base = self.api_base(deployment)
         # Parsed once: aiohttp would otherwise parse the URL string on every request.
         self._generations_url = URL(f"{self._base}/images/generations")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -71,13 +71,42 @@ class OpenAIProvider:
         self._streamer = OpenAIStreamer(
             name=deployment.name,
             client=self._client,
-            parse_error=parse_openai_error,
+            parse_error=self.parse_error,
             timeout_seconds=deployment.timeout_seconds,
             max_connections=deployment.max_connections,
         )
 
+    # ---- what a platform that hosts OpenAI's models (Azure) changes -------------------------------
+
+    @staticmethod
+    def api_base(deployment: Deployment) -> str:
+        """The address the `/images/…` paths hang under."""
+        return deployment.url
+
+    def url(self, job: ImageJob, endpoint: str) -> str | URL:
+        """Where `endpoint` ("generations", "edits", "variations") of the job's model is."""
+        return self._generations_url if endpoint == "generations" else f"{self._base}/images/{endpoint}"
+
+    async def auth_headers(self) -> dict[str, str]:
+        """The credential headers of one call (a platform with expiring tokens refreshes them here)."""
+        return self._headers
+
+    @staticmethod
+    def parse_error(status: int, payload: Any) -> UpstreamErrorInfo:
+        """The upstream's error body in the hub's terms."""
+        return parse_openai_error(status, payload)
+
+    def upstream_model(self, job: ImageJob) -> str:
+        """The `model` field sent upstream: the catalog name, or the platform's name for it."""
+        return job.spec.name
+
     def _fields(self, job: ImageJob) -> dict[str, Any]:
-        fields: dict[str, Any] = {"model": job.spec.name, "prompt": job.prompt, "n": job.n, "size": job.size}
+        fields: dict[str, Any] = {
+            "model": self.upstream_model(job),
+            "prompt": job.prompt,
+            "n": job.n,
+            "size": job.size,
+        }
         for name in _FORWARDED:
             value = getattr(job, name)
             if value is not None and job.spec.accepts(name):
@@ -88,30 +117,31 @@ class OpenAIProvider:
 
     async def generate(self, job: ImageJob) -> GenerationResult:
         fields = self._fields(job)
+        headers = await self.auth_headers()
         if job.operation == "variation":
             variation = {name: value for name, value in fields.items() if name in _VARIATION_FIELDS}
             payload = await self._client.request_json(
                 "POST",
-                f"{self._base}/images/variations",
-                headers=self._headers,
+                self.url(job, "variations"),
+                headers=headers,
                 data=_multipart(variation, job),
-                parse_error=parse_openai_error,
+                parse_error=self.parse_error,
             )
         elif job.is_edit:
             payload = await self._client.request_json(
                 "POST",
-                f"{self._base}/images/edits",
-                headers=self._headers,
+                self.url(job, "edits"),
+                headers=headers,
                 data=_multipart(fields, job),
-                parse_error=parse_openai_error,
+                parse_error=self.parse_error,
             )
         else:
             payload = await self._client.request_json(
                 "POST",
-                self._generations_url,
-                headers=self._headers,
+                self.url(job, "generations"),
+                headers=headers,
                 json=fields,
-                parse_error=parse_openai_error,
+                parse_error=self.parse_error,
             )
         return await self._result(payload, job)
 
@@ -122,13 +152,14 @@ class OpenAIProvider:
                 yield item
             return
         fields = {**self._fields(job), "stream": True, "partial_images": partial_images}
+        headers = await self.auth_headers()
         if job.is_edit:
             form = {name: str(value) for name, value in fields.items()}
             items = self._streamer.stream(
-                f"{self._base}/images/edits", self._headers, job, form=form, files=_files(job)
+                str(self.url(job, "edits")), headers, job, form=form, files=_files(job)
             )
         else:
-            items = self._streamer.stream(str(self._generations_url), self._headers, job, json_body=fields)
+            items = self._streamer.stream(str(self.url(job, "generations")), headers, job, json_body=fields)
         async for item in items:
             yield item
 

@@ -1,0 +1,1 @@
+"""Azure OpenAI: OpenAI's image models on an Azure resource, by api-key or Microsoft Entra ID."""
