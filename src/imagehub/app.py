@@ -19,7 +19,7 @@ from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
-from imagehub.api import account, admin, aigne, edits, files, health, images, models, usage
+from imagehub.api import account, admin, aigne, edits, files, health, images, jobs, models, usage
 from imagehub.api.cors import with_cors
 from imagehub.api.docs import install_docs
 from imagehub.api.errors import install_error_handlers
@@ -31,6 +31,10 @@ from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 from imagehub.console import install_console
 from imagehub.inputs.decoding import InputLoader
+from imagehub.jobs.maintenance import maintain_jobs
+from imagehub.jobs.queue import JobQueue
+from imagehub.jobs.runner import JobRunner, RunnerSettings
+from imagehub.jobs.submission import JobService
 from imagehub.observability import metrics
 from imagehub.observability.logs import configure_logging
 from imagehub.service.generation import GenerationService
@@ -153,6 +157,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             PriceBook.from_config(config.billing),
         )
         app.state.generation.configure_inputs(InputLoader.from_settings(settings))
+        runner = JobRunner(
+            JobQueue(sessions, postgres=engine.dialect.name == "postgresql"),
+            app.state.generation,
+            app.state.keys,
+            RunnerSettings(
+                workers=settings.job_workers,
+                lease_seconds=settings.job_lease_seconds,
+                poll_seconds=settings.job_poll_seconds,
+                retention_seconds=settings.job_retention_seconds,
+            ),
+        )
+        app.state.jobs = JobService(runner.queue, runner, app.state.generation)
+        runner.start()
+        job_upkeep = asyncio.create_task(maintain_jobs(runner, min(settings.sweep_interval_seconds, 30.0)))
         maintenance = asyncio.create_task(
             _maintain_forever(
                 store,
@@ -169,8 +187,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             maintenance.cancel()
+            job_upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            with contextlib.suppress(asyncio.CancelledError):
+                await job_upkeep
+            await runner.stop()
             await router.close()
             await store.close()
             await rate_limiter.close()
@@ -191,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(images.fast_routes())
     app.include_router(images.router)
     app.include_router(edits.router)
+    app.include_router(jobs.router)
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(health.router)

@@ -27,6 +27,11 @@ from imagehub.accounts.holds import InsufficientQuota, budget_period_start, hold
 from imagehub.accounts.models import UsageRecord
 from imagehub.accounts.usage_writer import UsageWriter
 
+#: Request ids of reservations that outlive a process: an asynchronous job's (also a batch
+#: line's). Their owner (the job queue, which re-runs or settles them after a crash) finishes
+#: them; crash recovery never releases them behind its back.
+DURABLE_PREFIX = "job_"
+
 
 @dataclass(slots=True)
 class Reservation:
@@ -323,6 +328,28 @@ class Ledger:
                 )
             )
 
+    async def reservation_of(self, request_id: str) -> Reservation | None:
+        """A durable reservation still pending, as a Reservation to settle or release; else None.
+
+        What lets a job that another process reserved (or a process since killed) be finished
+        here: the amount and where it is held are all on the usage row.
+        """
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        UsageRecord.key_id,
+                        UsageRecord.reserved_micros,
+                        UsageRecord.budget_period,
+                        UsageRecord.balance_held,
+                    ).where(UsageRecord.request_id == request_id, UsageRecord.state == "pending")
+                )
+            ).first()
+        if row is None:
+            return None
+        key_id, amount, period, balance_held = row
+        return Reservation(request_id, key_id, amount, period, balance_held, time.monotonic())
+
     async def recover_stale(self, older_than: timedelta) -> int:
         """Release reservations left pending by a crash; their requests never answered anyone."""
         cutoff = datetime.now(UTC) - older_than
@@ -337,7 +364,11 @@ class Ledger:
                         UsageRecord.balance_held,
                         UsageRecord.budget_period,
                     )
-                    .where(UsageRecord.state == "pending", UsageRecord.created_at < cutoff)
+                    .where(
+                        UsageRecord.state == "pending",
+                        UsageRecord.created_at < cutoff,
+                        ~UsageRecord.request_id.startswith(DURABLE_PREFIX),
+                    )
                     .limit(1000)
                 )
             ).all()

@@ -1,0 +1,265 @@
+"""Workers that run claimed jobs, keep their leases alive, and put every end on record.
+
+Money follows a synchronous request's rules, spread over processes: the reservation was made at
+submission (in the database, under the job's id); the worker that runs the job finds it there,
+records the job's result first and settles second. A hub killed at any point leaves either a
+pending reservation with a job whose lease runs out (another worker re-runs it and settles once),
+or an ended job with a pending reservation (`reconcile` settles or releases it). Crash recovery
+of synchronous requests skips job reservations (ledger.DURABLE_PREFIX).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from imagehub.accounts.keys import KeyStore
+from imagehub.accounts.ledger import Reservation
+from imagehub.errors import HubError
+from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDED, ImageJobRow
+from imagehub.jobs.queue import JobQueue
+from imagehub.jobs.requests import load_request
+from imagehub.service.generation import GenerationService, Produced
+
+log = logging.getLogger("imagehub.jobs")
+
+#: A job whose hub died this many times is failed rather than tried again.
+MAX_ATTEMPTS = 3
+
+#: Called once a job has ended here, with the row as it ended (webhooks, batch progress, waiters).
+JobListener = Callable[[ImageJobRow], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    workers: int = 4
+    interactive_workers: int = 1  # of `workers`, reserved for interactive jobs (never batch lines)
+    lease_seconds: float = 30.0
+    poll_seconds: float = 0.5
+    retention_seconds: int = 86_400
+    drain_seconds: float = 10.0
+
+
+def cancelled_error() -> HubError:
+    """What a cancelled job's usage record says (499, as for a client that went away)."""
+    return HubError("The job was cancelled.", code="cancelled", status=499)
+
+
+def _error(code: str, message: str, status: int = 500) -> str:
+    return orjson.dumps({"code": code, "message": message, "status": status}).decode()
+
+
+class JobRunner:
+    def __init__(
+        self, queue: JobQueue, service: GenerationService, keys: KeyStore, settings: RunnerSettings
+    ) -> None:
+        self.queue = queue
+        self.service = service
+        self.keys = keys
+        self.settings = settings
+        self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.listeners: list[JobListener] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._work_of: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.settings.lease_seconds * 1000)
+
+    @property
+    def retention_ms(self) -> int:
+        return self.settings.retention_seconds * 1000
+
+    def start(self) -> None:
+        for index in range(self.settings.workers):
+            limit = INTERACTIVE if index < self.settings.interactive_workers else BATCH
+            self._tasks.append(asyncio.create_task(self._work(limit), name=f"job-worker-{index}"))
+
+    def wake(self) -> None:
+        """A job was submitted here: a free worker claims it now rather than at its next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Claim nothing more; let jobs in flight finish for a while, then cancel them (failed)."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=self.settings.drain_seconds)
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._running, return_exceptions=True)
+
+    async def _work(self, max_priority: int) -> None:
+        while not self._stopping:
+            try:
+                row = await self.queue.claim(self.owner, self.lease_ms, max_priority=max_priority)
+            except Exception:
+                log.exception("claiming a job failed; will retry")
+                row = None
+            if row is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                continue
+            task = asyncio.create_task(self._run(row))
+            self._running.add(task)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+            except Exception:
+                log.exception("job %s failed unexpectedly", row.id)
+            finally:
+                self._running.discard(task)
+
+    def cancel_here(self, job_id: str) -> None:
+        """Cancel a job at once if this process runs it (others see the flag at their heartbeat)."""
+        work = self._work_of.get(job_id)
+        if work is not None:
+            work.cancel()
+
+    async def _run(self, row: ImageJobRow) -> None:
+        work = asyncio.create_task(self._execute(row))
+        self._work_of[row.id] = work
+        beat = asyncio.create_task(self._keep_lease(row.id, work))
+        try:
+            await work
+        finally:
+            self._work_of.pop(row.id, None)
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _keep_lease(self, job_id: str, work: asyncio.Task[None]) -> None:
+        """Extend the lease a few times per lease period; cancel the work if asked, or if lost."""
+        while not work.done():
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            try:
+                beat = await self.queue.heartbeat(job_id, self.owner, self.lease_ms)
+            except Exception:
+                log.exception("heartbeat of job %s failed", job_id)
+                continue
+            if beat.cancel_requested or not beat.still_ours:
+                work.cancel()
+                return
+
+    async def _execute(self, row: ImageJobRow) -> None:
+        reservation = await self.service.ledger.reservation_of(row.id)
+        if reservation is None:  # released or settled by an earlier run that never recorded the end
+            await self._end(
+                row, FAILED, error=_error("interrupted", "The job was interrupted; nothing was charged.")
+            )
+            return
+        if row.cancel_requested:
+            await self._release_and_end(row, reservation, CANCELLED, None, cancelled_error())
+            return
+        if row.attempts > MAX_ATTEMPTS:
+            error = HubError("The job was interrupted too many times.")
+            await self._release_and_end(row, reservation, FAILED, _error("interrupted", str(error)), error)
+            return
+        try:
+            produced = await self._produce(row, reservation)
+        except asyncio.CancelledError as cancel:
+            await self._after_cancel(row, reservation, cancel)
+            return
+        except HubError as error:
+            await self._release_and_end(
+                row, reservation, FAILED, _error(error.code or error.type, error.message, error.status), error
+            )
+            return
+        except Exception as error:
+            log.exception("job %s failed", row.id)
+            await self._release_and_end(
+                row, reservation, FAILED, _error("internal_error", repr(error)), error
+            )
+            return
+        await self._deliver(row, reservation, produced)
+
+    async def _produce(self, row: ImageJobRow, reservation: Reservation) -> Produced:
+        try:
+            key = await self.keys.get(row.key_id)
+            if key is None or key.revoked_at is not None:
+                raise HubError("The key that submitted this job was revoked.", status=401)
+            request = load_request(row.request)
+            job = await self.service.prepare(request, key)
+        except BaseException as error:
+            await self.service.books.release(reservation, error)
+            raise
+        return await self.service.produce(
+            job, reservation.amount, reservation, key, "", url_ttl_seconds=self.settings.retention_seconds
+        )
+
+    async def _deliver(self, row: ImageJobRow, reservation: Reservation, produced: Produced) -> None:
+        outcome = produced.outcome
+        result = orjson.dumps({"created": outcome.created, "data": outcome.data, **outcome.echo}).decode()
+        ended = await self.queue.finish(
+            row.id,
+            self.owner,
+            SUCCEEDED,
+            result=result,
+            price_micros=outcome.price_micros,
+            retention_ms=self.retention_ms,
+        )
+        if not ended:  # another worker holds the job now; its run settles the reservation
+            await self.service.delete(produced.stored)
+            return
+        await self.service.settle(produced, reservation)
+        await self._notify(row.id)
+
+    async def _after_cancel(self, row: ImageJobRow, reservation: Reservation, cancel: BaseException) -> None:
+        """The work was cancelled (its reservation released): asked for, lease lost, or shutdown."""
+        await self.service.books.release(reservation, cancel if self._stopping else cancelled_error())
+        if self._stopping:
+            error = _error("hub_shutdown", "The hub running this job shut down; nothing was charged.", 503)
+            await self._end(row, FAILED, error=error)
+        else:
+            await self._end(row, CANCELLED)
+
+    async def _release_and_end(
+        self, row: ImageJobRow, reservation: Reservation, status: str, error: str | None, why: BaseException
+    ) -> None:
+        await self.service.books.release(reservation, why)
+        await self._end(row, status, error=error)
+
+    async def _end(self, row: ImageJobRow, status: str, *, error: str | None = None) -> None:
+        if await self.queue.finish(row.id, self.owner, status, error=error, retention_ms=self.retention_ms):
+            await self._notify(row.id)
+
+    async def _notify(self, job_id: str) -> None:
+        ended = await self.queue.get(job_id)
+        if ended is None:
+            return
+        for listener in self.listeners:
+            try:
+                await listener(ended)
+            except Exception:
+                log.exception("a listener failed on job %s", job_id)
+
+    async def reconcile(self) -> int:
+        """Settle or release the money of jobs that ended on a hub that died before doing so."""
+        fixed = 0
+        for job_id, status, price in await self.queue.unsettled(older_than_ms=self.lease_ms):
+            reservation = await self.service.ledger.reservation_of(job_id)
+            if reservation is None:
+                continue
+            if status == SUCCEEDED:
+                await self.service.ledger.settle(
+                    reservation, price=price or 0, provider="(recovered)", n_delivered=0
+                )
+            else:
+                await self.service.ledger.release(reservation, status_code=499, error_code=status)
+            fixed += 1
+        return fixed
