@@ -19,7 +19,7 @@ from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
-from imagehub.api import account, admin, aigne, edits, files, health, images, jobs, models, usage
+from imagehub.api import account, admin, aigne, edits, files, health, images, jobs, models, usage, webhooks
 from imagehub.api.cors import with_cors
 from imagehub.api.docs import install_docs
 from imagehub.api.errors import install_error_handlers
@@ -31,6 +31,8 @@ from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 from imagehub.console import install_console
 from imagehub.inputs.decoding import InputLoader
+from imagehub.inputs.netguard import AddressPolicy
+from imagehub.jobs.events import JobEvents
 from imagehub.jobs.maintenance import maintain_jobs
 from imagehub.jobs.queue import JobQueue
 from imagehub.jobs.runner import JobRunner, RunnerSettings
@@ -44,6 +46,8 @@ from imagehub.storage.sweeping import SweepLock, sweep_expired, sweep_lock_for
 from imagehub.upstream.assembly import build_router
 from imagehub.upstream.capacity import raise_open_file_limit
 from imagehub.upstream.deployments import load_config
+from imagehub.webhooks.sender import WebhookSender
+from imagehub.webhooks.store import WebhookStore
 
 log = logging.getLogger("imagehub")
 
@@ -169,7 +173,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
         app.state.jobs = JobService(runner.queue, runner, app.state.generation)
+        app.state.webhooks = WebhookStore(sessions)
+        app.state.webhook_policy = AddressPolicy.from_setting(settings.webhook_allowlist)
+        sender = WebhookSender(
+            app.state.webhooks, app.state.webhook_policy, base_delay=settings.webhook_retry_base_seconds
+        )
+        app.state.webhook_sender = sender
+        runner.listeners.append(JobEvents(app.state.webhooks, sender).job_ended)
         runner.start()
+        delivering = asyncio.create_task(sender.run_forever())
         job_upkeep = asyncio.create_task(maintain_jobs(runner, min(settings.sweep_interval_seconds, 30.0)))
         maintenance = asyncio.create_task(
             _maintain_forever(
@@ -188,6 +200,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             maintenance.cancel()
             job_upkeep.cancel()
+            delivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             with contextlib.suppress(asyncio.CancelledError):
@@ -214,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(images.router)
     app.include_router(edits.router)
     app.include_router(jobs.router)
+    app.include_router(webhooks.router)
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(health.router)

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="Like fetch_allowlist, for webhook target URLs: internal hosts or CIDRs they may reach "
         "(e.g. 127.0.0.1 for a receiver on the same machine); unset allows public addresses only.",
     )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="First retry delay of a failed webhook delivery; later ones grow to 8 h (10 attempts).",
+    )
     log_level: str = Field(default="info", description="Level of the hub's JSON logs on stderr.")
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one object per line with level and logger; text: for a terminal."
