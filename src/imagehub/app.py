@@ -19,13 +19,30 @@ from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
-from imagehub.api import account, admin, aigne, edits, files, health, images, jobs, models, usage, webhooks
+from imagehub.api import (
+    account,
+    admin,
+    aigne,
+    batch_files,
+    batches,
+    edits,
+    files,
+    health,
+    images,
+    jobs,
+    models,
+    usage,
+    webhooks,
+)
 from imagehub.api.cors import with_cors
 from imagehub.api.docs import install_docs
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.fast_path import FastPath
 from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
+from imagehub.batches.files import FileStore
+from imagehub.batches.finalize import Finalizer
+from imagehub.batches.service import BatchService
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
@@ -182,6 +199,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner.listeners.append(JobEvents(app.state.webhooks, sender).job_ended)
         runner.start()
         delivering = asyncio.create_task(sender.run_forever())
+        app.state.batch_files = FileStore(sessions)
+        app.state.batches = BatchService(sessions, app.state.batch_files, catalog)
+        finalizer = Finalizer(
+            sessions, app.state.batches, app.state.batch_files, app.state.webhooks, sender.wake
+        )
+        finalizing = asyncio.create_task(finalizer.run_forever(max(settings.job_poll_seconds * 2, 0.2)))
         job_upkeep = asyncio.create_task(maintain_jobs(runner, min(settings.sweep_interval_seconds, 30.0)))
         maintenance = asyncio.create_task(
             _maintain_forever(
@@ -201,6 +224,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             maintenance.cancel()
             job_upkeep.cancel()
             delivering.cancel()
+            finalizing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finalizing
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
             with contextlib.suppress(asyncio.CancelledError):
@@ -230,6 +256,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(edits.router)
     app.include_router(jobs.router)
     app.include_router(webhooks.router)
+    app.include_router(batch_files.router)
+    app.include_router(batches.router)
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(health.router)

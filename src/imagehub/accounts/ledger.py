@@ -350,6 +350,14 @@ class Ledger:
         key_id, amount, period, balance_held = row
         return Reservation(request_id, key_id, amount, period, balance_held, time.monotonic())
 
+    async def has_record(self, request_id: str) -> bool:
+        """Whether a request (a batch line) already has its usage record, in whatever state."""
+        async with self._sessions() as session:
+            found = await session.execute(
+                select(UsageRecord.state).where(UsageRecord.request_id == request_id)
+            )
+        return found.first() is not None
+
     async def recover_stale(self, older_than: timedelta) -> int:
         """Release reservations left pending by a crash; their requests never answered anyone."""
         cutoff = datetime.now(UTC) - older_than

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from imagehub.accounts.keys import KeyStore
+from imagehub.accounts.books import RequestContext
+from imagehub.accounts.keys import KeyInfo, KeyStore
 from imagehub.accounts.ledger import Reservation
 from imagehub.errors import HubError
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDED, ImageJobRow
@@ -158,17 +159,28 @@ class JobRunner:
 
     async def _execute(self, row: ImageJobRow) -> None:
         reservation = await self.service.ledger.reservation_of(row.id)
+        fresh_line = row.batch_id is not None and not row.cancel_requested
+        if reservation is None and fresh_line and not await self.service.ledger.has_record(row.id):
+            try:  # a batch line reserves as it starts
+                reservation = await self._reserve_line(row)
+            except HubError as refused:  # refused (402, a revoked key): on record, nothing held
+                code = refused.code or refused.type
+                await self._end(row, FAILED, error=_error(code, refused.message, refused.status))
+                return
         if reservation is None:  # released or settled by an earlier run that never recorded the end
+            message = "The job was interrupted; nothing was charged."
             await self._end(
-                row, FAILED, error=_error("interrupted", "The job was interrupted; nothing was charged.")
+                row, CANCELLED if row.cancel_requested else FAILED, error=_error("interrupted", message)
             )
             return
         if row.cancel_requested:
             await self._release_and_end(row, reservation, CANCELLED, None, cancelled_error())
             return
         if row.attempts > MAX_ATTEMPTS:
-            error = HubError("The job was interrupted too many times.")
-            await self._release_and_end(row, reservation, FAILED, _error("interrupted", str(error)), error)
+            gave_up = HubError("The job was interrupted too many times.")
+            await self._release_and_end(
+                row, reservation, FAILED, _error("interrupted", str(gave_up)), gave_up
+            )
             return
         try:
             produced = await self._produce(row, reservation)
@@ -188,11 +200,21 @@ class JobRunner:
             return
         await self._deliver(row, reservation, produced)
 
+    async def _reserve_line(self, row: ImageJobRow) -> Reservation:
+        key = await self._key(row)
+        context = RequestContext(request_id=row.id)
+        _, _, reservation = await self.service.admit(load_request(row.request), key, context, durable=True)
+        return reservation
+
+    async def _key(self, row: ImageJobRow) -> KeyInfo:
+        key = await self.keys.get(row.key_id)
+        if key is None or key.revoked_at is not None:
+            raise HubError("The key that submitted this job was revoked.", status=401, code="key_revoked")
+        return key
+
     async def _produce(self, row: ImageJobRow, reservation: Reservation) -> Produced:
         try:
-            key = await self.keys.get(row.key_id)
-            if key is None or key.revoked_at is not None:
-                raise HubError("The key that submitted this job was revoked.", status=401)
+            key = await self._key(row)
             request = load_request(row.request)
             job = await self.service.prepare(request, key)
         except BaseException as error:

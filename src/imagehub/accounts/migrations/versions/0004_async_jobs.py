@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("completion_window", sa.String(8), nullable=False),
         sa.Column("metadata", sa.Text(), nullable=True),
         sa.Column("invalid_lines", sa.Text(), nullable=True),
+        sa.Column("base_url", sa.Text(), nullable=False, server_default=""),
         sa.Column("total", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("in_progress_at", sa.BigInteger(), nullable=True),
