@@ -28,6 +28,7 @@ from imagehub.errors import HubError
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDED, ImageJobRow
 from imagehub.jobs.queue import JobQueue
 from imagehub.jobs.requests import load_request
+from imagehub.observability import metrics
 from imagehub.service.generation import GenerationService, Produced
 
 log = logging.getLogger("imagehub.jobs")
@@ -264,6 +265,7 @@ class JobRunner:
         ended = await self.queue.get(job_id)
         if ended is None:
             return
+        metrics.JOBS_ENDED.labels(ended.status).inc()
         for listener in self.listeners:
             try:
                 await listener(ended)
