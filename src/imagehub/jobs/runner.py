@@ -105,13 +105,14 @@ class JobRunner:
 
     async def _work(self, max_priority: int) -> None:
         while not self._stopping:
+            # Cleared before looking, so a wake-up that arrives while we look is not lost.
+            self._wake.clear()
             try:
                 row = await self.queue.claim(self.owner, self.lease_ms, max_priority=max_priority)
             except Exception:
                 log.exception("claiming a job failed; will retry")
                 row = None
             if row is None:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
                 continue
