@@ -97,3 +97,26 @@ def test_two_postgres_hubs_share_one_queue_and_run_no_job_twice(tmp_path: Path) 
         assert {r["state"] for r in records} == {"settled"}
         spent = sum(r["price_micros"] for r in records)
         assert billing.key(key_id)["balance_micros"] == 100 * USD - spent
+
+
+def test_a_hub_stopped_gracefully_gives_its_running_job_back(tmp_path: Path) -> None:
+    """SIGTERM: the hub lets the job run a few seconds, then queues it again (reservation released);
+    the restarted hub holds the money again under the same usage record and charges once."""
+    with billing_hub(tmp_path, "sqlite", extra_env=FAST_LEASES) as billing:
+        key_id, secret = billing.new_key(balance_micros=10 * USD)
+        billing.upstream.enqueue(Fault.timeout(60).on("generations"))
+        job_id = submit(billing.hub.url, secret, BODY).json()["id"]
+        _wait_until_upstream_called(billing, 1)
+        stopped = billing.hub
+        stopped.stop()
+        assert f"job {job_id} given back at shutdown" in stopped.log()
+        successor = Hub(billing.hub.data_dir, env=billing.env).start()
+        billing.hubs[0] = successor
+        try:
+            ended = wait_for(successor.url, secret, job_id, ENDED, seconds=90)
+            assert ended["status"] == "succeeded", ended
+            records = billing.records(key_id, expected=1)
+            assert [(r["request_id"], r["state"]) for r in records] == [(job_id, "settled")]
+            assert billing.key(key_id)["balance_micros"] == 10 * USD - records[0]["price_micros"]
+        finally:
+            successor.stop()

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
+from imagehub.accounts.durable import DurableReservations
 from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = JobRunner(
             JobQueue(sessions, postgres=engine.dialect.name == "postgresql"),
             app.state.generation,
+            DurableReservations(sessions, ledger),
             app.state.keys,
             RunnerSettings(
                 workers=settings.job_workers,

@@ -328,36 +328,6 @@ class Ledger:
                 )
             )
 
-    async def reservation_of(self, request_id: str) -> Reservation | None:
-        """A durable reservation still pending, as a Reservation to settle or release; else None.
-
-        What lets a job that another process reserved (or a process since killed) be finished
-        here: the amount and where it is held are all on the usage row.
-        """
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(
-                        UsageRecord.key_id,
-                        UsageRecord.reserved_micros,
-                        UsageRecord.budget_period,
-                        UsageRecord.balance_held,
-                    ).where(UsageRecord.request_id == request_id, UsageRecord.state == "pending")
-                )
-            ).first()
-        if row is None:
-            return None
-        key_id, amount, period, balance_held = row
-        return Reservation(request_id, key_id, amount, period, balance_held, time.monotonic())
-
-    async def has_record(self, request_id: str) -> bool:
-        """Whether a request (a batch line) already has its usage record, in whatever state."""
-        async with self._sessions() as session:
-            found = await session.execute(
-                select(UsageRecord.state).where(UsageRecord.request_id == request_id)
-            )
-        return found.first() is not None
-
     async def recover_stale(self, older_than: timedelta) -> int:
         """Release reservations left pending by a crash; their requests never answered anyone."""
         cutoff = datetime.now(UTC) - older_than

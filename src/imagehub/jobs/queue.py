@@ -154,6 +154,26 @@ class JobQueue:
             )
         return bool(rowcount(ended))
 
+    async def give_back(self, job_id: str, owner: str, marker: str) -> bool:
+        """Queue our running job again (a hub shutting down); not counted as an attempt."""
+        async with self._sessions.begin() as session:
+            given = await session.execute(
+                update(ImageJobRow)
+                .where(
+                    ImageJobRow.id == job_id,
+                    ImageJobRow.status == IN_PROGRESS,
+                    ImageJobRow.lease_owner == owner,
+                )
+                .values(
+                    status=QUEUED,
+                    lease_owner=None,
+                    lease_until=None,
+                    attempts=ImageJobRow.attempts - 1,
+                    error=marker,
+                )
+            )
+        return bool(rowcount(given))
+
     async def request_cancel(self, job_id: str, key_id: str, retention_ms: int) -> str | None:
         """Cancel a key's job: a queued one ends here and now ('cancelled'); one in progress is
         flagged for its lease holder ('requested'). None: no such job, or it already ended."""

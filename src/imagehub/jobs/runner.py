@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import orjson
 
 from imagehub.accounts.books import RequestContext
+from imagehub.accounts.durable import DurableReservations
 from imagehub.accounts.keys import KeyInfo, KeyStore
 from imagehub.accounts.ledger import Reservation
 from imagehub.errors import HubError
@@ -32,6 +33,9 @@ from imagehub.observability import metrics
 from imagehub.service.generation import GenerationService, Produced
 
 log = logging.getLogger("imagehub.jobs")
+
+#: The error code a job given back at shutdown is queued with: its next run holds its money again.
+GIVEN_BACK = "hub_shutdown"
 
 #: A job whose hub died this many times is failed rather than tried again.
 MAX_ATTEMPTS = 3
@@ -47,7 +51,7 @@ class RunnerSettings:
     lease_seconds: float = 30.0
     poll_seconds: float = 0.5
     retention_seconds: int = 86_400
-    drain_seconds: float = 10.0
+    drain_seconds: float = 5.0
 
 
 def cancelled_error() -> HubError:
@@ -61,10 +65,16 @@ def _error(code: str, message: str, status: int = 500) -> str:
 
 class JobRunner:
     def __init__(
-        self, queue: JobQueue, service: GenerationService, keys: KeyStore, settings: RunnerSettings
+        self,
+        queue: JobQueue,
+        service: GenerationService,
+        reservations: DurableReservations,
+        keys: KeyStore,
+        settings: RunnerSettings,
     ) -> None:
         self.queue = queue
         self.service = service
+        self.reservations = reservations
         self.keys = keys
         self.settings = settings
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -93,15 +103,20 @@ class JobRunner:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Claim nothing more; let jobs in flight finish for a while, then cancel them (failed)."""
+        """Claim nothing more; let jobs in flight finish for a while, then give them back.
+
+        A job given back is queued again with its reservation released (nothing was delivered);
+        whichever hub claims it next holds the money again under the same usage record.
+        """
         self._stopping = True
+        running = set(self._running)  # before the workers, cancelled, forget their runs
         for task in self._tasks:
             task.cancel()
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=self.settings.drain_seconds)
-        for task in list(self._running):
+        if running:
+            await asyncio.wait(running, timeout=self.settings.drain_seconds)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._running, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *running, return_exceptions=True)
 
     async def _work(self, max_priority: int) -> None:
         while not self._stopping:
@@ -160,11 +175,10 @@ class JobRunner:
                 return
 
     async def _execute(self, row: ImageJobRow) -> None:
-        reservation = await self.service.ledger.reservation_of(row.id)
-        fresh_line = row.batch_id is not None and not row.cancel_requested
-        if reservation is None and fresh_line and not await self.service.ledger.has_record(row.id):
-            try:  # a batch line reserves as it starts
-                reservation = await self._reserve_line(row)
+        reservation = await self.reservations.find(row.id)
+        if reservation is None and not row.cancel_requested:
+            try:
+                reservation = await self._hold_again(row)
             except HubError as refused:  # refused (402, a revoked key): on record, nothing held
                 code = refused.code or refused.type
                 await self._end(row, FAILED, error=_error(code, refused.message, refused.status))
@@ -201,6 +215,16 @@ class JobRunner:
             )
             return
         await self._deliver(row, reservation, produced)
+
+    async def _hold_again(self, row: ImageJobRow) -> Reservation | None:
+        """The money of a job that holds none yet: a batch line reserves as it starts, a job a
+        shutting-down hub gave back holds its amount again; None for anything else."""
+        if row.error is not None and GIVEN_BACK in row.error:
+            await self._key(row)
+            return await self.reservations.reopen(row.id)
+        if row.batch_id is not None and not await self.reservations.exists(row.id):
+            return await self._reserve_line(row)
+        return None
 
     async def _reserve_line(self, row: ImageJobRow) -> Reservation:
         key = await self._key(row)
@@ -246,11 +270,14 @@ class JobRunner:
     async def _after_cancel(self, row: ImageJobRow, reservation: Reservation, cancel: BaseException) -> None:
         """The work was cancelled (its reservation released): asked for, lease lost, or shutdown."""
         await self.service.books.release(reservation, cancel if self._stopping else cancelled_error())
-        if self._stopping:
-            error = _error("hub_shutdown", "The hub running this job shut down; nothing was charged.", 503)
-            await self._end(row, FAILED, error=error)
-        else:
+        if not self._stopping:
             await self._end(row, CANCELLED)
+        elif await self.queue.give_back(
+            row.id, self.owner, _error(GIVEN_BACK, "Given back by a hub shutting down.")
+        ):
+            log.warning("job %s given back at shutdown: another run will hold its money again", row.id)
+        else:
+            log.warning("job %s was not ours to give back at shutdown", row.id)
 
     async def _release_and_end(
         self, row: ImageJobRow, reservation: Reservation, status: str, error: str | None, why: BaseException
@@ -277,7 +304,7 @@ class JobRunner:
         """Settle or release the money of jobs that ended on a hub that died before doing so."""
         fixed = 0
         for job_id, status, price in await self.queue.unsettled(older_than_ms=self.lease_ms):
-            reservation = await self.service.ledger.reservation_of(job_id)
+            reservation = await self.reservations.find(job_id)
             if reservation is None:
                 continue
             if status == SUCCEEDED:

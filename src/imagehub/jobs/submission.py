@@ -98,7 +98,7 @@ class JobService:
         if outcome == "requested":
             self.runner.cancel_here(job_id)
         if outcome == "cancelled":  # it never ran: its money goes back here and now
-            reservation = await self.service.ledger.reservation_of(job_id)
+            reservation = await self.runner.reservations.find(job_id)
             if reservation is not None:
                 await self.service.books.release(reservation, cancelled_error())
             row = await self.queue.get(job_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from imagehub.jobs.models import ImageJobRow
+from imagehub.jobs.models import TERMINAL, ImageJobRow
 
 
 def _seconds(ms: int | None) -> int | None:
@@ -43,7 +43,7 @@ def job_object(row: ImageJobRow, base_url: str) -> dict[str, Any]:
         "finished_at": _seconds(row.finished_at),
         "expires_at": _seconds(row.expires_at),
         "result": images_response(row, base_url),
-        "error": orjson.loads(row.error) if row.error else None,
+        "error": orjson.loads(row.error) if row.error and row.status in TERMINAL else None,
     }
     if row.batch_id is not None:
         body["batch_id"] = row.batch_id
