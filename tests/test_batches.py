@@ -154,3 +154,25 @@ def test_two_postgres_hubs_share_a_batch_and_run_no_line_twice(tmp_path: Path) -
     ) as billing:
         key_id, secret = billing.new_key(balance_micros=100 * USD)
         _run_batch(billing, billing.sdk(secret, hub=1), key_id, valid=60)
+
+
+def test_batch_lines_run_within_the_keys_concurrency_limit(billing: BillingHub) -> None:
+    """A line holds one of its key's concurrency slots while it runs, as a request would; lines
+    that find the key at its limit wait their turn rather than fail."""
+    _, secret = billing.new_key(balance_micros=100 * USD, concurrency_limit=1)
+    client = billing.sdk(secret)
+    before = len(billing.upstream.requests_to("generations"))
+    billing.upstream.enqueue(Fault.timeout(2).on("generations"))
+    content = b"\n".join(_line(f"limited-{index}") for index in range(3))
+    uploaded = client.files.create(file=("limited.jsonl", content), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h")
+    deadline = time.monotonic() + 30
+    while len(billing.upstream.requests_to("generations")) == before:
+        assert time.monotonic() < deadline, "no line started"
+        time.sleep(0.05)
+    with pytest.raises(openai.RateLimitError) as refused:  # the slow line holds the only slot
+        client.images.generate(model="dall-e-2", prompt="interactive", size="256x256")
+    assert refused.value.code == "concurrency_limit_exceeded"
+    done = _finish(client, batch.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (3, 0)

@@ -190,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 poll_seconds=settings.job_poll_seconds,
                 retention_seconds=settings.job_retention_seconds,
             ),
+            rate_limiter,
         )
         app.state.jobs = JobService(runner.queue, runner, app.state.generation)
         app.state.webhooks = WebhookStore(sessions)

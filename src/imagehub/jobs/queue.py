@@ -22,8 +22,12 @@ from imagehub.jobs.models import CANCELLED, IN_PROGRESS, QUEUED, TERMINAL, Image
 
 
 def _free(now: int) -> ColumnElement[bool]:
+    """Queued (and not deferred until later), or in progress under a lease that ran out."""
     return or_(
-        ImageJobRow.status == QUEUED,
+        and_(
+            ImageJobRow.status == QUEUED,
+            or_(ImageJobRow.lease_until.is_(None), ImageJobRow.lease_until < now),
+        ),
         and_(ImageJobRow.status == IN_PROGRESS, ImageJobRow.lease_until < now),
     )
 
@@ -154,8 +158,12 @@ class JobQueue:
             )
         return bool(rowcount(ended))
 
-    async def give_back(self, job_id: str, owner: str, marker: str) -> bool:
-        """Queue our running job again (a hub shutting down); not counted as an attempt."""
+    async def give_back(self, job_id: str, owner: str, marker: str | None, *, after_ms: int = 0) -> bool:
+        """Queue our running job again, not before `after_ms` from now; not counted as an attempt.
+
+        For a hub shutting down (`marker` says so), and for a batch line whose key is at its
+        rate or concurrency limit (it waits its turn instead of failing).
+        """
         async with self._sessions.begin() as session:
             given = await session.execute(
                 update(ImageJobRow)
@@ -167,7 +175,7 @@ class JobQueue:
                 .values(
                     status=QUEUED,
                     lease_owner=None,
-                    lease_until=None,
+                    lease_until=now_ms() + after_ms if after_ms else None,
                     attempts=ImageJobRow.attempts - 1,
                     error=marker,
                 )

@@ -25,6 +25,7 @@ from imagehub.accounts.books import RequestContext
 from imagehub.accounts.durable import DurableReservations
 from imagehub.accounts.keys import KeyInfo, KeyStore
 from imagehub.accounts.ledger import Reservation
+from imagehub.accounts.ratelimit import Permit, RateLimited, RateLimiter
 from imagehub.errors import HubError
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDED, ImageJobRow
 from imagehub.jobs.queue import JobQueue
@@ -71,12 +72,14 @@ class JobRunner:
         reservations: DurableReservations,
         keys: KeyStore,
         settings: RunnerSettings,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.queue = queue
         self.service = service
         self.reservations = reservations
         self.keys = keys
         self.settings = settings
+        self.limiter = limiter
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
         self.listeners: list[JobListener] = []
         self._wake = asyncio.Event()
@@ -175,6 +178,33 @@ class JobRunner:
                 return
 
     async def _execute(self, row: ImageJobRow) -> None:
+        try:
+            permit = await self._line_permit(row)
+        except RateLimited as limited:  # queued again for when the limiter says to retry
+            await self.queue.give_back(
+                row.id, self.owner, row.error, after_ms=int(limited.retry_after * 1000)
+            )
+            return
+        try:
+            await self._execute_held(row)
+        finally:
+            if permit is not None:
+                await permit.release()
+
+    async def _line_permit(self, row: ImageJobRow) -> Permit | None:
+        """A batch line runs within its key's rate and concurrency limits, like a request of it.
+
+        At the limit this raises RateLimited, and the line waits its turn in the queue.
+        Interactive jobs passed the limiter at submission; they get None.
+        """
+        if row.batch_id is None or self.limiter is None or row.cancel_requested:
+            return None
+        key = await self.keys.get(row.key_id)
+        if key is None:
+            return None  # the run fails on the revoked key, on record
+        return await self.limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
+
+    async def _execute_held(self, row: ImageJobRow) -> None:
         reservation = await self.reservations.find(row.id)
         if reservation is None and not row.cancel_requested:
             try:
