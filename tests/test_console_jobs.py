@@ -51,3 +51,23 @@ def test_jobs_view_submits_and_shows_results_and_deliveries(browser: Any, jobs_h
         screenshot(browser, "console-jobs")
     finally:
         receiver.stop()
+
+
+def test_playground_streams_previews_as_they_arrive(browser: Any, jobs_hub: tuple[Hub, str]) -> None:
+    """One image is generated with `stream: true`: partial images fill its tile, then the result."""
+    hub, key = jobs_hub
+    sign_in(browser, hub, key)
+    browser.get(hub.url + "/#playground")
+    wait_for(
+        browser, lambda d: "gpt-image-1" in [o.get_attribute("value") for o in all_css(d, "#f-model option")]
+    )
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_css(browser, "#f-model")).select_by_value("gpt-image-1")
+    by_css(browser, "#f-prompt").send_keys("a streamed harbour")
+    by_css(browser, "#gen-submit").click()
+    wait_for(browser, lambda d: all_css(d, "#results .tile a.button[download]"))
+    partials = by_css(browser, "#results").get_attribute("data-partials")
+    assert partials is not None and int(partials) >= 1
+    width = browser.execute_script("return document.querySelector('#results .tile img').naturalWidth")
+    assert width > 0
