@@ -9,6 +9,7 @@ settled once, released on failure and cancel.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,3 +191,31 @@ def test_sandbox_key_runs_jobs_deterministically(billing: BillingHub, tmp_path: 
         results.append(ended["result"]["data"][0]["b64_json"])
     assert results[0] == results[1]
     assert job(billing.hub.url, sandbox, job_id)["model"] == "gpt-image-1"
+
+
+def test_finished_jobs_are_swept_after_their_retention_and_metrics_show_the_queue(tmp_path: Path) -> None:
+    env = {"IMAGEHUB_JOB_RETENTION_SECONDS": "2", "IMAGEHUB_SWEEP_INTERVAL_SECONDS": "0.5"}
+    with billing_hub(tmp_path, "sqlite", extra_env=env) as short:
+        _, secret = short.new_key()
+        body = {**BODY, "response_format": "url"}
+        job_id = submit(short.hub.url, secret, body).json()["id"]
+        ended = wait_for(short.hub.url, secret, job_id, ENDED)
+        assert ended["status"] == "succeeded" and ended["expires_at"] is not None
+        url = ended["result"]["data"][0]["url"]
+        assert httpx.get(url, timeout=30).status_code == 200
+        metrics = httpx.get(f"{short.hub.url}/metrics", timeout=30).text
+        assert (
+            "imagehub_jobs_queued" in metrics and 'imagehub_jobs_ended_total{status="succeeded"}' in metrics
+        )
+        for _ in range(200):  # bounded: swept within a few sweeps
+            if (
+                httpx.get(
+                    f"{short.hub.url}/v1/images/jobs/{job_id}", headers=auth(secret), timeout=30
+                ).status_code
+                == 404
+            ):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the job was never swept")
+        assert httpx.get(url, timeout=30).status_code in (404, 410)  # its image expired with it

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         description="A job whose hub stops renewing its lease this long is re-run elsewhere.",
     )
     job_retention_seconds: int = Field(
-        default=86_400, ge=60, description="How long a finished job (and its images) can be read back."
+        default=86_400, ge=1, description="How long a finished job (and its images) can be read back."
     )
     job_poll_seconds: float = Field(default=0.5, gt=0, description="How often an idle worker looks for jobs.")
     webhook_allowlist: str | None = Field(
