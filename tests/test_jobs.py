@@ -219,3 +219,20 @@ def test_finished_jobs_are_swept_after_their_retention_and_metrics_show_the_queu
         else:
             pytest.fail("the job was never swept")
         assert httpx.get(url, timeout=30).status_code in (404, 410)  # its image expired with it
+
+
+def test_running_jobs_hold_their_keys_concurrency_slots(billing: BillingHub) -> None:
+    """With a concurrency limit of 1, a second job waits for the first instead of running beside
+    it (or failing), and a synchronous request meanwhile is refused as it would be."""
+    _, secret = billing.new_key(concurrency_limit=1)
+    before = len(billing.upstream.requests_to("generations"))
+    billing.upstream.enqueue(Fault.timeout(2).on("generations"))
+    first = submit(billing.hub.url, secret, BODY).json()["id"]
+    wait_for(billing.hub.url, secret, first, {"in_progress"})
+    second = submit(billing.hub.url, secret, BODY)
+    assert second.status_code == 202, second.text
+    sync = httpx.post(f"{billing.hub.url}/v1/images/generations", json=BODY, headers=auth(secret), timeout=30)
+    assert sync.status_code == 429 and sync.json()["error"]["code"] == "concurrency_limit_exceeded"
+    for job_id in (first, second.json()["id"]):
+        assert wait_for(billing.hub.url, secret, job_id, ENDED)["status"] == "succeeded"
+    assert len(billing.upstream.requests_to("generations")) == before + 2

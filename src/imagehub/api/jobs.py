@@ -57,7 +57,7 @@ async def submit_job(
             code="unsupported_parameter",
         )
     try:
-        permit = await admit(request, key, body)
+        permit = await admit(request, key, body, concurrency=False)
         try:
             row = await _jobs(request).submit(body, key, request_context(request))
         finally:

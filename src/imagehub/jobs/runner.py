@@ -192,17 +192,19 @@ class JobRunner:
                 await permit.release()
 
     async def _line_permit(self, row: ImageJobRow) -> Permit | None:
-        """A batch line runs within its key's rate and concurrency limits, like a request of it.
+        """A running job holds one of its key's concurrency slots, as a request of it would.
 
-        At the limit this raises RateLimited, and the line waits its turn in the queue.
-        Interactive jobs passed the limiter at submission; they get None.
+        A batch line also counts against the key's requests per minute (an interactive job was
+        counted when it was submitted). At the limit this raises RateLimited, and the job waits
+        its turn in the queue rather than failing.
         """
-        if row.batch_id is None or self.limiter is None or row.cancel_requested:
+        if self.limiter is None or row.cancel_requested:
             return None
         key = await self.keys.get(row.key_id)
         if key is None:
             return None  # the run fails on the revoked key, on record
-        return await self.limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
+        rpm = key.rpm_limit if row.batch_id is not None else None
+        return await self.limiter.acquire(key.id, rpm=rpm, concurrency=key.concurrency_limit)
 
     async def _execute_held(self, row: ImageJobRow) -> None:
         reservation = await self.reservations.find(row.id)
