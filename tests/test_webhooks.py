@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import httpx
@@ -23,6 +24,8 @@ def billing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingHub]:
         "IMAGEHUB_WEBHOOK_ALLOWLIST": "127.0.0.1",  # the receiver runs on this machine
         "IMAGEHUB_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
         "IMAGEHUB_JOB_POLL_SECONDS": "0.1",
+        "IMAGEHUB_SWEEP_INTERVAL_SECONDS": "0.5",  # housekeeping (re-announcing) twice a second
+        "IMAGEHUB_JOB_LEASE_SECONDS": "2",
     }
     with billing_hub(tmp_path_factory.mktemp("webhooks"), "sqlite", extra_env=env) as hub:
         yield hub
@@ -123,3 +126,17 @@ def test_internal_targets_are_refused(billing: BillingHub, url: str) -> None:
     response = _register(billing, secret, url)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == "url"
+
+
+def test_an_end_never_announced_is_announced_by_housekeeping(billing: BillingHub, receiver: Receiver) -> None:
+    """A hub that dies between ending a job and queueing its event: simulated by clearing the
+    job's `notified` mark in the database, as the crash would have left it."""
+    _, secret = billing.new_key()
+    endpoint = _register(billing, secret, receiver.url).json()
+    job_id = submit(billing.hub.url, secret, BODY).json()["id"]
+    wait_for(billing.hub.url, secret, job_id, ENDED)
+    receiver.wait_for(1)
+    with sqlite3.connect(billing.hub.data_dir / "imagehub.db") as db:
+        db.execute("UPDATE image_jobs SET notified = 0 WHERE id = ?", (job_id,))
+    events = _verified(endpoint["secret"], receiver.wait_for(2))
+    assert [(e["type"], e["data"]["id"]) for e in events] == [("image.job.succeeded", job_id)] * 2

@@ -50,6 +50,7 @@ class ImageJobRow(Base):
     custom_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)  # its end went to the listeners
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     price_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -240,6 +240,27 @@ class JobQueue:
         async with self._sessions() as session:
             return [(job_id, status, price) for job_id, status, price in (await session.execute(query)).all()]
 
+    async def mark_notified(self, job_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(ImageJobRow).where(ImageJobRow.id == job_id).values(notified=True))
+
+    async def unnotified(self, older_than_ms: int, limit: int = 100) -> list[ImageJobRow]:
+        """Jobs (not batch lines) that ended over `older_than_ms` ago and were never announced:
+        their hub died between ending them and queueing their webhook events."""
+        cutoff = now_ms() - older_than_ms
+        query = (
+            select(ImageJobRow)
+            .where(
+                ImageJobRow.status.in_(TERMINAL),
+                ImageJobRow.notified.is_(False),
+                ImageJobRow.batch_id.is_(None),
+                ImageJobRow.finished_at < cutoff,
+            )
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return list((await session.execute(query)).scalars())
+
     async def sweep(self) -> int:
         """Delete ended jobs whose results expired (batch lines go with their batch)."""
         async with self._sessions.begin() as session:

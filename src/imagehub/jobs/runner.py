@@ -326,15 +326,31 @@ class JobRunner:
         if ended is None:
             return
         metrics.JOBS_ENDED.labels(ended.status).inc()
+        await self.announce(ended)
+
+    async def announce(self, ended: ImageJobRow) -> None:
+        """Tell the listeners (webhook events, waiters) a job ended, then note that it was told.
+
+        At least once: a hub that dies in between leaves the job unannounced, and `reconcile`
+        on any hub announces it again (a receiver may see one event twice, never none).
+        """
+        failed = False
         for listener in self.listeners:
             try:
                 await listener(ended)
             except Exception:
-                log.exception("a listener failed on job %s", job_id)
+                failed = True
+                log.exception("a listener failed on job %s", ended.id)
+        if not failed:
+            await self.queue.mark_notified(ended.id)
 
     async def reconcile(self) -> int:
-        """Settle or release the money of jobs that ended on a hub that died before doing so."""
+        """Settle or release the money of jobs that ended on a hub that died before doing so, and
+        announce the ends it never announced."""
         fixed = 0
+        for ended in await self.queue.unnotified(older_than_ms=self.lease_ms):
+            await self.announce(ended)
+            fixed += 1
         for job_id, status, price in await self.queue.unsettled(older_than_ms=self.lease_ms):
             reservation = await self.reservations.find(job_id)
             if reservation is None:

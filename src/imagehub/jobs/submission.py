@@ -103,6 +103,5 @@ class JobService:
                 await self.service.books.release(reservation, cancelled_error())
             row = await self.queue.get(job_id)
             if row is not None:
-                for listener in self.runner.listeners:
-                    await listener(row)
+                await self.runner.announce(row)
         return await self.queue.get(job_id, key_id)

@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("custom_id", sa.String(200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
+        # The job's end was told to its listeners (webhook events); false after a crash in between.
+        sa.Column("notified", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_until", sa.BigInteger(), nullable=True),
         sa.Column("price_micros", sa.BigInteger(), nullable=True),
