@@ -55,9 +55,9 @@ def test_jobs_view_submits_and_shows_results_and_deliveries(browser: Any, jobs_h
 
 def test_playground_streams_previews_as_they_arrive(browser: Any, jobs_hub: tuple[Hub, str]) -> None:
     """One image is generated with `stream: true`: partial images fill its tile, then the result."""
-    hub, key = jobs_hub
-    sign_in(browser, hub, key)
-    browser.get(hub.url + "/#playground")
+    hub, _ = jobs_hub
+    browser.get(hub.url + "/#playground")  # still signed in (this tab's session) from the test above
+    wait_for(browser, lambda d: by_css(d, "#whoami").is_displayed())
     wait_for(
         browser, lambda d: "gpt-image-1" in [o.get_attribute("value") for o in all_css(d, "#f-model option")]
     )

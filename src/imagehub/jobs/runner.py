@@ -165,7 +165,12 @@ class JobRunner:
                 await beat
 
     async def _keep_lease(self, job_id: str, work: asyncio.Task[None]) -> None:
-        """Extend the lease a few times per lease period; cancel the work if asked, or if lost."""
+        """Extend the lease a few times per lease period; cancel the work when a cancel is asked.
+
+        A lease lost (another hub took the job after this one missed its heartbeats) is not a
+        cancel: cancelling would release the reservation the new run holds. This run goes on,
+        cannot record its end (`finish` checks the owner) and so never settles; its images go.
+        """
         while not work.done():
             await asyncio.sleep(self.settings.lease_seconds / 3)
             try:
@@ -173,8 +178,11 @@ class JobRunner:
             except Exception:
                 log.exception("heartbeat of job %s failed", job_id)
                 continue
-            if beat.cancel_requested or not beat.still_ours:
+            if beat.cancel_requested:
                 work.cancel()
+                return
+            if not beat.still_ours:
+                log.warning("job %s: lease lost to another hub; this run will not be recorded", job_id)
                 return
 
     async def _execute(self, row: ImageJobRow) -> None:
