@@ -14,23 +14,47 @@ from starlette.types import ASGIApp
 
 from imagehub import __version__
 from imagehub.accounts.db import create_engine, migrate, sessionmaker
+from imagehub.accounts.durable import DurableReservations
 from imagehub.accounts.idempotency import IdempotencyStore
 from imagehub.accounts.keys import KeyStore
 from imagehub.accounts.ledger import Ledger
 from imagehub.accounts.ratelimit import create_rate_limiter
 from imagehub.accounts.usage_writer import UsageWriter
-from imagehub.api import account, admin, aigne, edits, files, health, images, models, usage
+from imagehub.api import (
+    account,
+    admin,
+    aigne,
+    batch_files,
+    batches,
+    edits,
+    files,
+    health,
+    images,
+    jobs,
+    models,
+    usage,
+    webhooks,
+)
 from imagehub.api.cors import with_cors
 from imagehub.api.docs import install_docs
 from imagehub.api.errors import install_error_handlers
 from imagehub.api.fast_path import FastPath
 from imagehub.api.middleware import RequestObserver
 from imagehub.api.responses import JsonResponse
+from imagehub.batches.files import FileStore
+from imagehub.batches.finalize import Finalizer
+from imagehub.batches.service import BatchService
 from imagehub.billing.pricing import PriceBook
 from imagehub.catalog import load_catalog
 from imagehub.config import Settings
 from imagehub.console import install_console
 from imagehub.inputs.decoding import InputLoader
+from imagehub.inputs.netguard import AddressPolicy
+from imagehub.jobs.events import JobEvents
+from imagehub.jobs.maintenance import maintain_jobs
+from imagehub.jobs.queue import JobQueue
+from imagehub.jobs.runner import JobRunner, RunnerSettings
+from imagehub.jobs.submission import JobService
 from imagehub.observability import metrics
 from imagehub.observability.logs import configure_logging
 from imagehub.service.generation import GenerationService
@@ -41,6 +65,8 @@ from imagehub.upstream.assembly import build_router
 from imagehub.upstream.capacity import raise_open_file_limit
 from imagehub.upstream.deployments import load_config
 from imagehub.upstream.providers.pixels import DECODES
+from imagehub.webhooks.sender import WebhookSender
+from imagehub.webhooks.store import WebhookStore
 
 log = logging.getLogger("imagehub")
 
@@ -155,6 +181,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             PriceBook.from_config(config.billing, {d.name: d.prices for d in config.deployments if d.prices}),
         )
         app.state.generation.configure_inputs(InputLoader.from_settings(settings))
+        runner = JobRunner(
+            JobQueue(sessions, postgres=engine.dialect.name == "postgresql"),
+            app.state.generation,
+            DurableReservations(sessions, ledger),
+            app.state.keys,
+            RunnerSettings(
+                workers=settings.job_workers,
+                lease_seconds=settings.job_lease_seconds,
+                poll_seconds=settings.job_poll_seconds,
+                retention_seconds=settings.job_retention_seconds,
+            ),
+            rate_limiter,
+        )
+        app.state.jobs = JobService(runner.queue, runner, app.state.generation)
+        app.state.webhooks = WebhookStore(sessions)
+        app.state.webhook_policy = AddressPolicy.from_setting(settings.webhook_allowlist)
+        sender = WebhookSender(
+            app.state.webhooks, app.state.webhook_policy, base_delay=settings.webhook_retry_base_seconds
+        )
+        app.state.webhook_sender = sender
+        runner.listeners.append(JobEvents(app.state.webhooks, sender).job_ended)
+        runner.start()
+        delivering = asyncio.create_task(sender.run_forever())
+        app.state.batch_files = FileStore(sessions)
+        app.state.batches = BatchService(sessions, app.state.batch_files, catalog)
+        finalizer = Finalizer(
+            sessions, app.state.batches, app.state.batch_files, app.state.webhooks, sender.wake
+        )
+        finalizing = asyncio.create_task(finalizer.run_forever(max(settings.job_poll_seconds * 2, 0.2)))
+        job_upkeep = asyncio.create_task(maintain_jobs(runner, min(settings.sweep_interval_seconds, 30.0)))
         maintenance = asyncio.create_task(
             _maintain_forever(
                 store,
@@ -171,8 +227,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             maintenance.cancel()
+            job_upkeep.cancel()
+            delivering.cancel()
+            finalizing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finalizing
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            with contextlib.suppress(asyncio.CancelledError):
+                await job_upkeep
+            await runner.stop()
             await router.close()
             await store.close()
             await rate_limiter.close()
@@ -193,6 +259,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(images.fast_routes())
     app.include_router(images.router)
     app.include_router(edits.router)
+    app.include_router(jobs.router)
+    app.include_router(webhooks.router)
+    app.include_router(batch_files.router)
+    app.include_router(batches.router)
     app.include_router(files.router)
     app.include_router(models.router)
     app.include_router(health.router)

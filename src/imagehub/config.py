@@ -68,6 +68,28 @@ class Settings(BaseSettings):
     usage_flush_seconds: float = Field(
         default=0.05, gt=0, description="Usage records of requests that hold no money are batched this long."
     )
+    job_workers: int = Field(
+        default=4, ge=1, description="Asynchronous jobs (and batch lines) one hub process runs at once."
+    )
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A job whose hub stops renewing its lease this long is re-run elsewhere.",
+    )
+    job_retention_seconds: int = Field(
+        default=86_400, ge=1, description="How long a finished job (and its images) can be read back."
+    )
+    job_poll_seconds: float = Field(default=0.5, gt=0, description="How often an idle worker looks for jobs.")
+    webhook_allowlist: str | None = Field(
+        default=None,
+        description="Like fetch_allowlist, for webhook target URLs: internal hosts or CIDRs they may reach "
+        "(e.g. 127.0.0.1 for a receiver on the same machine); unset allows public addresses only.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="First retry delay of a failed webhook delivery; later ones grow to 8 h (10 attempts).",
+    )
     log_level: str = Field(default="info", description="Level of the hub's JSON logs on stderr.")
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one object per line with level and logger; text: for a terminal."

@@ -27,6 +27,11 @@ from imagehub.accounts.holds import InsufficientQuota, budget_period_start, hold
 from imagehub.accounts.models import UsageRecord
 from imagehub.accounts.usage_writer import UsageWriter
 
+#: Request ids of reservations that outlive a process: an asynchronous job's (also a batch
+#: line's). Their owner (the job queue, which re-runs or settles them after a crash) finishes
+#: them; crash recovery never releases them behind its back.
+DURABLE_PREFIX = "job_"
+
 
 @dataclass(slots=True)
 class Reservation:
@@ -340,7 +345,11 @@ class Ledger:
                         UsageRecord.balance_held,
                         UsageRecord.budget_period,
                     )
-                    .where(UsageRecord.state == "pending", UsageRecord.created_at < cutoff)
+                    .where(
+                        UsageRecord.state == "pending",
+                        UsageRecord.created_at < cutoff,
+                        ~UsageRecord.request_id.startswith(DURABLE_PREFIX),
+                    )
                     .limit(1000)
                 )
             ).all()

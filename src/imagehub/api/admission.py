@@ -32,15 +32,22 @@ def public_base_url(request: Request) -> str:
     return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
-async def admit(request: Request, key: KeyInfo, body: ImageGenerationRequest) -> Permit:
-    """A generating key within its rate and concurrency limits; the permit is the caller's to release."""
+async def admit(
+    request: Request, key: KeyInfo, body: ImageGenerationRequest, *, concurrency: bool = True
+) -> Permit:
+    """A generating key within its rate and concurrency limits; the permit is the caller's to release.
+
+    `concurrency=False` for an asynchronous submission: it counts against the key's requests per
+    minute now, and takes a concurrency slot only while its job runs (jobs/runner.py).
+    """
     context = request_context(request)
     context.model = body.model or default_model(body)
     logcontext.bind(key_id=key.id, model=context.model)
     if key.admin:
         raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
     limiter: RateLimiter = request.app.state.rate_limiter
-    return await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=key.concurrency_limit)
+    limit = key.concurrency_limit if concurrency else None
+    return await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=limit)
 
 
 def _stamp(day: date) -> int:

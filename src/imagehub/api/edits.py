@@ -21,7 +21,9 @@ from imagehub.accounts.keys import KeyInfo
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.images import generate_images, render_images_response
+from imagehub.api.jobs import submit_job
 from imagehub.api.multipart import Form, is_multipart, read_form
+from imagehub.api.prefer import parse_prefer
 from imagehub.api.recorded import recorded
 from imagehub.api.streams import stream_images
 from imagehub.errors import InvalidRequest
@@ -154,6 +156,9 @@ async def _serve(request: Request, key: KeyInfo, operation: Literal["edit", "var
 
 async def _edit_or_vary(request: Request, key: KeyInfo, operation: Literal["edit", "variation"]) -> Response:
     call = await (parse_edit(request) if operation == "edit" else _parse_variation(request))
+    prefer = parse_prefer(request.headers.getlist("prefer"))
+    if prefer.asynchronous:
+        return await submit_job(request, key, call, None, prefer)
     if call.stream:
         return await stream_images(request, key, call)
     outcome, headers = await generate_images(request, key, call)

@@ -25,6 +25,8 @@ from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
 from imagehub.api.disconnect import cancel_on_disconnect
 from imagehub.api.idempotent import claim_or_replay
+from imagehub.api.jobs import submit_job
+from imagehub.api.prefer import parse_prefer
 from imagehub.api.recorded import recorded, request_context
 from imagehub.api.streams import stream_images
 from imagehub.schema.wire import ImageGenerationRequest, ImagesResponse
@@ -156,6 +158,9 @@ async def _serve_generation(request: Request, key: KeyInfo) -> Response:
     claim = await claim_or_replay(request, key, raw)
     if isinstance(claim, Response):
         return claim
+    prefer = parse_prefer(request.headers.getlist("prefer"))
+    if prefer.asynchronous:
+        return await submit_job(request, key, body, claim, prefer)
     if body.stream:
         return await stream_images(request, key, body, claim)
     try:

@@ -16,6 +16,7 @@ import click
 from imagehub.accounts.keys import KeyInfo, KeyStore
 from imagehub.catalog import CatalogFileError, load_catalog
 from imagehub.cli.accounts import keys, usage, with_keys
+from imagehub.cli.batches import batch, jobs
 from imagehub.cli.engine import engine
 from imagehub.cli.generate import generate
 from imagehub.cli.models import models
@@ -203,6 +204,8 @@ async def _sweep_now(settings: Settings) -> int | None:
 
 
 main.add_command(generate)
+main.add_command(batch)
+main.add_command(jobs)
 
 
 main.add_command(models)

@@ -42,6 +42,23 @@ ENGINE_UP = Gauge(
     "imagehub_engine_up", "1 while an engine answers /readyz ready.", ["deployment"], multiprocess_mode="min"
 )
 BYTES_STORED = Counter("imagehub_bytes_stored_total", "Bytes written to the image store.")
+JOBS_QUEUED = Gauge(
+    "imagehub_jobs_queued",
+    "Asynchronous jobs (and batch lines) waiting to run, cluster-wide.",
+    multiprocess_mode="max",
+)
+JOBS_RUNNING = Gauge(
+    "imagehub_jobs_in_progress",
+    "Jobs claimed by some hub and running, cluster-wide.",
+    multiprocess_mode="max",
+)
+JOB_AGE = Gauge(
+    "imagehub_job_oldest_queued_seconds", "Age of the oldest job still queued.", multiprocess_mode="max"
+)
+JOBS_ENDED = Counter("imagehub_jobs_ended_total", "Jobs this process ran to an end.", ["status"])
+WEBHOOK_DELIVERIES = Counter(
+    "imagehub_webhook_deliveries_total", "Webhook delivery attempts by outcome.", ["outcome"]
+)
 SWEPT = Counter("imagehub_store_swept_total", "Expired objects (segments, files) this process deleted.")
 
 

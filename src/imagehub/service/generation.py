@@ -53,6 +53,17 @@ class GenerationOutcome:
     job: ImageJob | None = None  # what was served: the successor's job when `job.asked` is set
 
 
+@dataclass(slots=True)
+class Produced:
+    """A generated, stored and priced answer that is not yet settled."""
+
+    outcome: GenerationOutcome
+    stored: list[StoredImage]
+    n_delivered: int
+    size: str | None
+    quality: str | None
+
+
 class GenerationService:
     def __init__(
         self,
@@ -134,6 +145,25 @@ class GenerationService:
     ) -> GenerationOutcome:
         """Serve one request; whatever ends it (a refusal, a failure, a cancel), it is on record."""
         job, quote, reservation = await self.admit(request, key, context or RequestContext())
+        produced = await self.produce(job, quote, reservation, key, base_url)
+        await self.settle(produced, reservation)
+        return produced.outcome
+
+    async def produce(
+        self,
+        job: ImageJob,
+        quote: int,
+        reservation: Reservation,
+        key: KeyInfo,
+        base_url: str,
+        url_ttl_seconds: int | None = None,
+    ) -> Produced:
+        """Route, store and price an admitted request; on any failure the reservation is released.
+
+        Settling is the caller's next step (`settle`): a durable job first records its result,
+        then settles, so a crash in between leaves a result to settle rather than a charge
+        without one.
+        """
         created = int(time.time())
         try:
             job, result = await self.served(job, key)
@@ -144,7 +174,7 @@ class GenerationService:
         stored: list[StoredImage] = []
         try:
             if job.response_format == "url":
-                stored = await self.store_all(result.images)
+                stored = await self.store_all(result.images, url_ttl_seconds)
                 data = self.url_items(result.images, stored, base_url)
             else:
                 data = [b64_item(image) for image in result.images]
@@ -155,20 +185,7 @@ class GenerationService:
             await self.delete(stored)
             await self.books.release(reservation, error, provider=result.provider)
             raise
-        try:
-            await self.books.settle(
-                reservation,
-                price=price,
-                provider=result.provider,
-                n_delivered=len(result.images),
-                size=terms.size,
-                quality=terms.quality,
-            )
-        except BaseException:
-            await self.delete(stored)  # not delivered after all: the hang-up or failure is on record
-            raise
-        metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
-        return GenerationOutcome(
+        outcome = GenerationOutcome(
             created=created,
             data=data,
             sandbox=result.sandbox,
@@ -178,11 +195,37 @@ class GenerationService:
             price_micros=price,
             job=job,
         )
+        metrics.IMAGES.labels(job.spec.name, result.provider).inc(len(result.images))
+        return Produced(outcome, stored, len(result.images), terms.size, terms.quality)
+
+    async def settle(self, produced: Produced, reservation: Reservation) -> None:
+        """Charge for what `produce` made; if that fails (or is cancelled), its files go."""
+        try:
+            await self.books.settle(
+                reservation,
+                price=produced.outcome.price_micros,
+                provider=produced.outcome.provider,
+                n_delivered=produced.n_delivered,
+                size=produced.size,
+                quality=produced.quality,
+            )
+        except BaseException:
+            await self.delete(produced.stored)  # not delivered after all: the failure is on record
+            raise
 
     async def admit(
-        self, request: ImageGenerationRequest, key: KeyInfo, context: RequestContext
+        self,
+        request: ImageGenerationRequest,
+        key: KeyInfo,
+        context: RequestContext,
+        *,
+        durable: bool = False,
     ) -> tuple[ImageJob, int, Reservation]:
-        """Validate and reserve; a refusal is put on record before it is raised."""
+        """Validate and reserve; a refusal is put on record before it is raised.
+
+        `durable`: the reservation must outlive this process (an asynchronous job), so it is held
+        in the database even for a key without limits, never in the in-memory journal.
+        """
         context.model = request.model or default_model(request)
         try:
             job = await self.prepare(request, key)
@@ -192,12 +235,19 @@ class GenerationService:
         asked, context.model = context.model, job.spec.name
         quote = 0 if key.sandbox else self.prices.quote(job)
         requested = asked if asked != job.spec.name else None
-        return job, quote, await self._reserve(job, key, quote, context, requested)
+        return job, quote, await self._reserve(job, key, quote, context, durable, requested)
 
     async def _reserve(
-        self, job: ImageJob, key: KeyInfo, quote: int, context: RequestContext, requested: str | None
+        self,
+        job: ImageJob,
+        key: KeyInfo,
+        quote: int,
+        context: RequestContext,
+        durable: bool,
+        requested: str | None,
     ) -> Reservation:
-        metered = quote > 0 and (key.balance_micros is not None or key.budget_micros is not None)
+        limited = key.balance_micros is not None or key.budget_micros is not None
+        metered = durable or (quote > 0 and limited)
         hold = Hold(key.id, quote, metered, job.spec.name, job.size, job.quality, job.n, requested)
         return await self.books.reserve(context, hold)
 
@@ -221,13 +271,15 @@ class GenerationService:
         if done.error is not None:  # left for the sweeper, at its expiry
             log.error("could not delete %d stored image(s): %r", len(stored), done.error)
 
-    async def store_all(self, images: list[GeneratedImage]) -> list[StoredImage]:
+    async def store_all(
+        self, images: list[GeneratedImage], ttl_seconds: int | None = None
+    ) -> list[StoredImage]:
         """Store every image or none: on any failure or cancel, images already stored are removed.
 
         Each `put` itself leaves nothing behind when it fails or is cancelled (see storage/base.py);
         a store that is down raises StoreUnavailable (503), which releases the reservation.
         """
-        expires = int(time.time()) + self.url_ttl_seconds
+        expires = int(time.time()) + (ttl_seconds or self.url_ttl_seconds)
         stored: list[StoredImage] = []
         try:
             for image in images:

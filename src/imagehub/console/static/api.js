@@ -17,8 +17,8 @@ export const session = {
   set key(value) { value ? sessionStorage.setItem(KEY, value) : sessionStorage.removeItem(KEY); },
 };
 
-export async function call(method, path, { json, form, key } = {}) {
-  const headers = { Authorization: `Bearer ${key || session.key}` };
+export async function call(method, path, { json, form, key, headers: extra } = {}) {
+  const headers = { Authorization: `Bearer ${key || session.key}`, ...(extra || {}) };
   let body;
   if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
   if (form !== undefined) body = form;  // the browser writes the multipart boundary

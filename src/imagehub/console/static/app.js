@@ -4,8 +4,9 @@ import * as playground from "./playground.js";
 import * as gallery from "./gallery.js";
 import * as dashboard from "./dashboard.js";
 import * as admin from "./admin.js";
+import * as jobs from "./jobs.js";
 
-const views = { playground, gallery, usage: dashboard, admin };
+const views = { playground, gallery, jobs, usage: dashboard, admin };
 const state = { me: null };
 
 function show(name) {

@@ -1,6 +1,6 @@
 // The playground: a request form built from the catalog's capabilities (so only valid choices
 // can be made), generations and edits, and the results as a grid.
-import { call, clearErrors, el, showError, usd } from "./api.js";
+import { ApiError, call, clearErrors, el, session, showError, usd } from "./api.js";
 import { MaskPainter } from "./mask.js";
 import { remember } from "./gallery.js";
 
@@ -99,17 +99,20 @@ function fields() {
   return body;
 }
 
-// Tiles exist before the answer, so a streaming response can fill them with partial images:
-// `preview.partial(index, b64)` is the hook for the streaming issue; today only `completed` runs.
+// Tiles exist before the answer, so a streaming response fills them with partial images as they
+// arrive (`partial`), then with the finished image (`completed`).
 export const preview = {
   tiles: [],
   begin(count) {
     this.tiles = Array.from({ length: count }, () => el("figure", { class: "tile pending" }, el("div", { class: "spinner" })));
     $("results").replaceChildren(el("div", { class: "image-grid" }, ...this.tiles));
   },
-  partial(index, b64) {
+  partial(index, b64, format = "png") {
     const tile = this.tiles[index];
-    if (tile) tile.replaceChildren(el("img", { src: `data:image/png;base64,${b64}`, alt: "partial preview" }));
+    if (!tile) return;
+    tile.replaceChildren(el("img", { src: `data:image/${format};base64,${b64}`, alt: "partial preview", class: "partial" }));
+    const results = $("results");
+    results.dataset.partials = String(Number(results.dataset.partials || 0) + 1);
   },
   completed(index, item, request) {
     const tile = this.tiles[index];
@@ -127,6 +130,47 @@ export const preview = {
   },
 };
 
+// One image generated with `stream: true`: OpenAI's server-sent events, read as they arrive.
+// Partial images go to the tile at once; the answer is the completed events, as an ImagesResponse.
+async function streamGeneration(body) {
+  const response = await fetch("/api/images/generations", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${session.key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true, partial_images: 2 }),
+    credentials: "omit",
+    cache: "no-store",
+  });
+  if (!response.ok) {
+    let payload = null;
+    try { payload = await response.json(); } catch { payload = null; }
+    throw new ApiError(response.status, (payload && payload.error) || { message: `HTTP ${response.status}` });
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const items = [];
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trim()).join("\n");
+      if (!data) continue;
+      const event = JSON.parse(data);
+      if (event.type === "error") throw new ApiError(500, event.error || {});
+      if (event.type.endsWith(".partial_image")) preview.partial(items.length, event.b64_json, event.output_format);
+      if (event.type.endsWith(".completed")) {
+        const { url, b64_json, revised_prompt } = event;
+        items.push(Object.fromEntries(Object.entries({ url, b64_json, revised_prompt }).filter(([, v]) => v !== undefined)));
+      }
+    }
+  }
+  return { data: { data: items }, headers: response.headers };
+}
+
 async function submit(event) {
   event.preventDefault();
   const form = $("gen-form");
@@ -136,6 +180,7 @@ async function submit(event) {
   $("gen-submit").disabled = true;
   $("gen-status").textContent = editing ? "Editing…" : "Generating…";
   preview.begin(body.n);
+  delete $("results").dataset.partials;
   const started = performance.now();
   try {
     let answer;
@@ -148,6 +193,8 @@ async function submit(event) {
       const mask = capsOf(current()).mask && painter ? await painter.toBlob() : null;
       if (mask) data.append("mask", mask, "mask.png");
       answer = await call("POST", "/api/images/edits", { form: data });
+    } else if ((body.n || 1) === 1) {
+      answer = await streamGeneration(body);  // previews as they arrive
     } else {
       answer = await call("POST", "/api/images/generations", { json: body });
     }
