@@ -36,6 +36,10 @@ class BillingConfig(BaseModel):
     )
 
 
+#: A billed megapixel: 1024x1024 pixels (an assumption; BFL's page does not say which megapixel it means).
+MEGAPIXEL = 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
     per_image: Mapping[str, int]
@@ -43,13 +47,29 @@ class ModelPrice:
     output_per_token: int | None = None
     image_input_per_token: int | None = None  # where image input is dearer than text (gpt-image-2)
     tiers: Mapping[str, str] = field(default_factory=dict)  # size -> "1K"/"2K"/"4K" (Gemini)
+    # Vendors that charge by output megapixels (BFL): the first started megapixel, each further one.
+    first_megapixel: int | None = None
+    further_megapixel: int | None = None
+    unknown: bool = False  # no list price is known: free until the operator sets one
+
+    def megapixel_price(self, size: str) -> int | None:
+        """The per-megapixel price of WIDTHxHEIGHT, each started megapixel charged in full."""
+        if self.first_megapixel is None or "x" not in size:
+            return None
+        width, _, height = size.partition("x")
+        megapixels = max(1, -(-int(width) * int(height) // MEGAPIXEL))
+        return self.first_megapixel + (megapixels - 1) * (self.further_megapixel or self.first_megapixel)
 
     def image_price(self, quality: str | None, size: str) -> int:
         """Dearest listed price matching quality and size ("auto" and None match anything).
 
         A size matches its own key or its resolution tier's; a "*" size is the fallback for
         sizes listed nowhere (gpt-image-2's free sizes, models priced the same at every size).
+        Listed per-image prices win over a per-megapixel rate (an operator's override is one).
         """
+        by_area = self.megapixel_price(size) if not self.per_image else None
+        if by_area is not None:
+            return by_area
         tier = self.tiers.get(size)
         exact, fallback = [], []
         for key, price in self.per_image.items():
@@ -88,10 +108,19 @@ def billed_terms(job: ImageJob, result: GenerationResult) -> BilledTerms:
     return BilledTerms(quality, size)
 
 
+#: List-price files in the catalog package; a model priced in two of them is an error.
+PRICE_FILES = ("prices.toml", "vendor_prices.toml")
+
+
 @cache
 def _list_prices() -> dict[str, dict[str, Any]]:
-    text = resources.files("imagehub.catalog").joinpath("prices.toml").read_text(encoding="utf-8")
-    prices: dict[str, dict[str, Any]] = tomllib.loads(text)["prices"]
+    prices: dict[str, dict[str, Any]] = {}
+    for name in PRICE_FILES:
+        text = resources.files("imagehub.catalog").joinpath(name).read_text(encoding="utf-8")
+        for model, table in tomllib.loads(text)["prices"].items():
+            if model in prices:
+                raise ValueError(f"prices: {model!r} is priced in two price files")
+            prices[model] = table
     return prices
 
 
@@ -120,8 +149,16 @@ class PriceBook:
         per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
         tokens = listed.get("tokens", {}) if model not in self.overrides else {}
         tiers = spec.image_sizes if spec else {}
+        area = listed.get("per_megapixel", {}) if model not in self.overrides else {}
         return ModelPrice(
-            per_image, tokens.get("input"), tokens.get("output"), tokens.get("image_input"), tiers
+            per_image,
+            tokens.get("input"),
+            tokens.get("output"),
+            tokens.get("image_input"),
+            tiers,
+            area.get("first"),
+            area.get("further"),
+            bool(listed.get("unknown")) and model not in self.overrides,
         )
 
     def listing(self, model: str) -> dict[str, object]:
@@ -143,6 +180,13 @@ class PriceBook:
         }
         if per_token:
             listed["per_token"] = per_token
+        if price.first_megapixel is not None:
+            listed["per_megapixel"] = {
+                "first": self._with_margin(price.first_megapixel),
+                "further": self._with_margin(price.further_megapixel or price.first_megapixel),
+            }
+        if price.unknown:
+            listed["unknown"] = True
         return listed
 
     def _with_margin(self, micros: int) -> int:

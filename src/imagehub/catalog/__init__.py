@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from imagehub.catalog.loader import alias_from_table, spec_from_table
 from imagehub.catalog.spec import Alias, ModelSpec
@@ -108,14 +109,33 @@ class Catalog:
         return Resolved(self._specs[alias.target], alias=alias) if alias is not None else None
 
 
+#: The packaged catalog files, read in this order: OpenAI, Google and local models, then the
+#: image vendors (BFL, Stability, Ideogram, Recraft, xAI, Seedream, DashScope, fal, Replicate).
+CATALOG_FILES = ("models.toml", "vendors.toml")
+
+
+def _merged(kind: str, documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table of `kind` from every file; a name defined twice is an error to resolve by hand."""
+    merged: dict[str, Any] = {}
+    for document in documents:
+        for name, table in document.get(kind, {}).items():
+            if name in merged:
+                raise ValueError(
+                    f"catalog: {kind} {name!r} is defined in two catalog files; "
+                    "unify them into one entry listing every provider"
+                )
+            merged[name] = table
+    return merged
+
+
 @cache
 def load_catalog() -> Catalog:
-    """Parse the packaged models.toml once per process; a bad entry fails loudly at start-up."""
-    text = resources.files("imagehub.catalog").joinpath("models.toml").read_text(encoding="utf-8")
-    document = tomllib.loads(text)
-    tables = document["models"]
+    """Parse the packaged catalog files once per process; a bad entry fails loudly at start-up."""
+    package = resources.files("imagehub.catalog")
+    documents = [tomllib.loads(package.joinpath(name).read_text(encoding="utf-8")) for name in CATALOG_FILES]
+    tables = _merged("models", documents)
     specs = {name: spec_from_table(name, tables) for name in tables}
     aliases = {
-        name: alias_from_table(name, table, specs) for name, table in document.get("aliases", {}).items()
+        name: alias_from_table(name, table, specs) for name, table in _merged("aliases", documents).items()
     }
     return Catalog(specs, aliases)

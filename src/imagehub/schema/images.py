@@ -47,6 +47,13 @@ class ImageJob:
     operation: Operation = "generate"  # "generate" may carry images too: `image` on generations
     mask: InputImage | None = None  # edits: transparent areas mark where images[0] is edited
     input_fidelity: str | None = None
+    # Vendor extension fields the model's catalog entry accepts (negative_prompt, style_preset, …),
+    # only those the request set; adapters map them to their vendor's own parameters.
+    extras: tuple[tuple[str, str | int | bool], ...] = ()
+
+    def extra(self, name: str) -> str | int | bool | None:
+        """A vendor extension field's value, or None when the request did not set it."""
+        return dict(self.extras).get(name)
 
     @property
     def is_edit(self) -> bool:

@@ -125,7 +125,11 @@ class Deployment(LocalEngineFields):
         default=10.0, ge=0, description="How long a request waits for a free slot before a 503."
     )
     poll_seconds: float = Field(
-        default=2.0, gt=0, le=300, description="engine: how often its /readyz is read for health and load."
+        default=2.0,
+        gt=0,
+        le=300,
+        description="engine: how often its /readyz is read for health and load; polling vendors (bfl, fal, "
+        "replicate, dashscope): the longest wait between two polls of a job.",
     )
 
     @model_validator(mode="after")
@@ -142,8 +146,11 @@ class Deployment(LocalEngineFields):
                 raise ValueError('an engine deployment needs base_url = "http://HOST:PORT"')
             if len(self.models) != 1:
                 raise ValueError('an engine deployment serves exactly one model: set models = ["NAME"]')
-        if self.provider != "engine" and "poll_seconds" in self.model_fields_set:
-            raise ValueError('poll_seconds: only for provider = "engine"')
+        if "poll_seconds" in self.model_fields_set and not (
+            self.provider == "engine" or PROVIDERS[self.provider].polls
+        ):
+            polling = ", ".join(f'"{name}"' for name, entry in PROVIDERS.items() if entry.polls)
+            raise ValueError(f'poll_seconds: only for provider = "engine" or a polling vendor ({polling})')
         if self.provider != "local" and self.model_fields_set & LOCAL_FIELDS:
             fields = ", ".join(sorted(self.model_fields_set & LOCAL_FIELDS))
             raise ValueError(f'{fields}: only for provider = "local"')

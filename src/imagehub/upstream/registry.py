@@ -23,6 +23,7 @@ class ProviderEntry:
     key_env: str | None = None  # set alone, it configures a deployment serving all the family's models
     base_url_env: str | None = None  # overrides base_url for that deployment
     family: str | None = None  # the catalog's `providers` value of the models it serves; default: name
+    polls: bool = False  # answers with jobs to poll: `poll_seconds` caps the wait between polls
 
     @property
     def models_family(self) -> str:
@@ -52,6 +53,47 @@ PROVIDERS: dict[str, ProviderEntry] = {
             base_url="https://generativelanguage.googleapis.com/v1beta",
             key_env="GEMINI_API_KEY",
             base_url_env="GEMINI_BASE_URL",
+        ),
+        # Image vendors (docs/image-vendors.md): declared adapters over providers/declared.py.
+        ProviderEntry(
+            "bfl", f"{_PACKAGE}.bfl:BFLProvider", "https://api.bfl.ai/v1", "BFL_API_KEY", polls=True
+        ),
+        ProviderEntry(
+            "stability",
+            f"{_PACKAGE}.stability:StabilityProvider",
+            "https://api.stability.ai",
+            "STABILITY_API_KEY",
+        ),
+        ProviderEntry(
+            "ideogram", f"{_PACKAGE}.ideogram:IdeogramProvider", "https://api.ideogram.ai", "IDEOGRAM_API_KEY"
+        ),
+        ProviderEntry(
+            "recraft",
+            f"{_PACKAGE}.recraft:RecraftProvider",
+            "https://external.api.recraft.ai/v1",
+            "RECRAFT_API_TOKEN",
+        ),
+        ProviderEntry("xai", f"{_PACKAGE}.xai:XAIProvider", "https://api.x.ai/v1", "XAI_API_KEY"),
+        ProviderEntry(
+            "seedream",
+            f"{_PACKAGE}.seedream:SeedreamProvider",
+            "https://ark.ap-southeast.bytepluses.com/api/v3",
+            "ARK_API_KEY",
+        ),
+        ProviderEntry(
+            "dashscope",
+            f"{_PACKAGE}.dashscope:DashScopeProvider",
+            "https://dashscope-intl.aliyuncs.com/api/v1",
+            "DASHSCOPE_API_KEY",
+            polls=True,
+        ),
+        ProviderEntry("fal", f"{_PACKAGE}.fal:FalProvider", "https://queue.fal.run", "FAL_KEY", polls=True),
+        ProviderEntry(
+            "replicate",
+            f"{_PACKAGE}.replicate:ReplicateProvider",
+            "https://api.replicate.com/v1",
+            "REPLICATE_API_TOKEN",
+            polls=True,
         ),
         # Torch and diffusers load only when a local model is configured.
         ProviderEntry("local", f"{_PACKAGE}.local.provider:LocalProvider"),

@@ -69,6 +69,10 @@ class UpstreamClient:
             )
         return self._session
 
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled session, for helpers that stream (result downloads) instead of parsing JSON."""
+        return self._get_session()
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
