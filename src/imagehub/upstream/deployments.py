@@ -167,9 +167,12 @@ class Deployment(LocalEngineFields):
         return 0
 
     def credential(self, environ: Mapping[str, str]) -> str | None:
+        """The key: api_key, else the variable api_key_env names, else (vendors) the customary one."""
         if self.api_key:
             return self.api_key
-        return environ.get(self.api_key_env) if self.api_key_env else None
+        entry = PROVIDERS[self.provider]
+        variable = self.api_key_env or (entry.key_env if entry.key_env_default else None)
+        return environ.get(variable) if variable else None
 
 
 class RoutingPolicy(BaseModel):

@@ -24,6 +24,10 @@ class ProviderEntry:
     base_url_env: str | None = None  # overrides base_url for that deployment
     family: str | None = None  # the catalog's `providers` value of the models it serves; default: name
     polls: bool = False  # answers with jobs to poll: `poll_seconds` caps the wait between polls
+    # A file's deployment with neither api_key nor api_key_env reads key_env (the vendors' custom).
+    # Off for openai and google, whose file deployments often point at other servers that must
+    # not receive the OpenAI or Gemini key.
+    key_env_default: bool = False
 
     @property
     def models_family(self) -> str:
@@ -36,6 +40,12 @@ class ProviderEntry:
 
 
 _PACKAGE = "imagehub.upstream.providers"
+
+
+def _vendor(name: str, adapter: str, base_url: str, key_env: str, *, polls: bool = False) -> ProviderEntry:
+    """An image vendor's row: its adapter module under providers/, and its customary key variable."""
+    return ProviderEntry(name, f"{_PACKAGE}.{adapter}", base_url, key_env, polls=polls, key_env_default=True)
+
 
 PROVIDERS: dict[str, ProviderEntry] = {
     entry.name: entry
@@ -55,42 +65,30 @@ PROVIDERS: dict[str, ProviderEntry] = {
             base_url_env="GEMINI_BASE_URL",
         ),
         # Image vendors (docs/image-vendors.md): declared adapters over providers/declared.py.
-        ProviderEntry(
-            "bfl", f"{_PACKAGE}.bfl:BFLProvider", "https://api.bfl.ai/v1", "BFL_API_KEY", polls=True
+        _vendor("bfl", "bfl:BFLProvider", "https://api.bfl.ai/v1", "BFL_API_KEY", polls=True),
+        _vendor("stability", "stability:StabilityProvider", "https://api.stability.ai", "STABILITY_API_KEY"),
+        _vendor("ideogram", "ideogram:IdeogramProvider", "https://api.ideogram.ai", "IDEOGRAM_API_KEY"),
+        _vendor(
+            "recraft", "recraft:RecraftProvider", "https://external.api.recraft.ai/v1", "RECRAFT_API_TOKEN"
         ),
-        ProviderEntry(
-            "stability",
-            f"{_PACKAGE}.stability:StabilityProvider",
-            "https://api.stability.ai",
-            "STABILITY_API_KEY",
-        ),
-        ProviderEntry(
-            "ideogram", f"{_PACKAGE}.ideogram:IdeogramProvider", "https://api.ideogram.ai", "IDEOGRAM_API_KEY"
-        ),
-        ProviderEntry(
-            "recraft",
-            f"{_PACKAGE}.recraft:RecraftProvider",
-            "https://external.api.recraft.ai/v1",
-            "RECRAFT_API_TOKEN",
-        ),
-        ProviderEntry("xai", f"{_PACKAGE}.xai:XAIProvider", "https://api.x.ai/v1", "XAI_API_KEY"),
-        ProviderEntry(
+        _vendor("xai", "xai:XAIProvider", "https://api.x.ai/v1", "XAI_API_KEY"),
+        _vendor(
             "seedream",
-            f"{_PACKAGE}.seedream:SeedreamProvider",
+            "seedream:SeedreamProvider",
             "https://ark.ap-southeast.bytepluses.com/api/v3",
             "ARK_API_KEY",
         ),
-        ProviderEntry(
+        _vendor(
             "dashscope",
-            f"{_PACKAGE}.dashscope:DashScopeProvider",
+            "dashscope:DashScopeProvider",
             "https://dashscope-intl.aliyuncs.com/api/v1",
             "DASHSCOPE_API_KEY",
             polls=True,
         ),
-        ProviderEntry("fal", f"{_PACKAGE}.fal:FalProvider", "https://queue.fal.run", "FAL_KEY", polls=True),
-        ProviderEntry(
+        _vendor("fal", "fal:FalProvider", "https://queue.fal.run", "FAL_KEY", polls=True),
+        _vendor(
             "replicate",
-            f"{_PACKAGE}.replicate:ReplicateProvider",
+            "replicate:ReplicateProvider",
             "https://api.replicate.com/v1",
             "REPLICATE_API_TOKEN",
             polls=True,
