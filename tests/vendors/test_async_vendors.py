@@ -122,6 +122,24 @@ def test_an_expired_result_url_every_time_is_a_502(vendors: VendorHub) -> None:
     assert caught.value.status_code == 502
 
 
+def test_a_result_on_an_undeclared_host_is_never_fetched(vendors: VendorHub) -> None:
+    fake = vendors.fakes["fal"]
+    fake.result_base = "http://127.0.0.1:9"  # another origin than the deployment's, not a fal host
+    with pytest.raises(openai.APIStatusError) as caught:
+        vendors.sdk().images.generate(model="fal/flux-2-pro", prompt="elsewhere")
+    assert caught.value.status_code == 502
+    assert not fake.requests_to("/results/")
+
+
+def test_a_failed_poll_keeps_polling_the_same_job(vendors: VendorHub) -> None:
+    fake = vendors.fakes["bfl"]
+    fake.polls_needed = 3
+    fake.enqueue(Fault.status(503).on("/v1/get_result"), Fault.reset().on("/v1/get_result"))
+    result = vendors.sdk().images.generate(model="bfl/flux-2-pro", prompt="flaky", response_format="b64_json")
+    assert result.data is not None and result.data[0].b64_json
+    assert _posts(vendors, "bfl", "/v1/flux-2-pro") == 1, "no second job was paid for"
+
+
 @pytest.mark.parametrize("name", list(ASYNC))
 def test_moderation_is_content_policy_violation(vendors: VendorHub, name: str) -> None:
     model, submit, _ = ASYNC[name]

@@ -46,6 +46,8 @@ class VendorFake(FakeServer):
         self.jobs: dict[str, Job] = {}
         self.polls_needed = 1
         self.expire_results = 0
+        #: Where result URLs point; None: this fake. A test sets another origin to see it refused.
+        self.result_base: str | None = None
         self._ids = itertools.count(1)
         self._state = threading.Lock()
 
@@ -57,6 +59,7 @@ class VendorFake(FakeServer):
             self.jobs.clear()
             self.polls_needed = 1
             self.expire_results = 0
+            self.result_base = None
 
     @property
     def cancelled(self) -> list[str]:
@@ -113,7 +116,7 @@ class VendorFake(FakeServer):
                 name = f"{job.id}-{index}.{job.fmt}"
                 data = self.image_for(job.width, job.height, job.prompt, index, job.fmt)
                 self.files.put(name, data, f"image/{job.fmt}")
-                job.urls.append(f"{self.url}/results/{name}")
+                job.urls.append(f"{self.result_base or self.url}/results/{name}")
         return job.urls
 
     def add_results_route(self, app: web.Application) -> None:

@@ -30,6 +30,8 @@ from imagehub.upstream.providers.jobs import BackgroundCalls, Backoff, Poll, wai
 from imagehub.upstream.providers.results import ResultDownloader, image_format
 
 CONTENT_POLICY = "content_policy_violation"
+#: Consecutive failed polls of one job before it is given up (and retried as a new job).
+MAX_POLL_FAILURES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +178,29 @@ class DeclaredProvider:
         )
         return [await self._image(image) for image in done.images]
 
-    async def _outcome(self, call: Call, job: ImageJob) -> Done | Poll[Done | Any]:
-        outcome = self.read(await self.send(call), job)
+    async def _outcome(self, call: Call, job: ImageJob) -> Done | Poll[Done]:
+        """Send a submission and read its answer: images, or a `Poll` that asks the next call."""
+        return self._next(self.read(await self.send(call), job), job)
+
+    def _next(self, outcome: Outcome, job: ImageJob) -> Done | Poll[Done]:
         if isinstance(outcome, Done):
             return outcome
-        after = outcome.poll
         cancel = outcome.cancel
         return Poll(
-            ask=lambda: self._outcome(after, job),
+            ask=lambda: self._ask(outcome.poll, job, 0),
             cancel=(lambda: self._quietly(cancel)) if cancel is not None else None,
             after=outcome.after,
         )
+
+    async def _ask(self, call: Call, job: ImageJob, failures: int) -> Done | Poll[Done]:
+        """One poll. A transient failure (429, 5xx, a dropped connection) polls again after the
+        backoff instead of abandoning a job already paid for; only repeated failures end it."""
+        try:
+            return self._next(self.read(await self.send(call), job), job)
+        except Retryable:
+            if failures + 1 >= MAX_POLL_FAILURES:
+                raise
+            return Poll(ask=lambda: self._ask(call, job, failures + 1))
 
     async def send(self, call: Call) -> Any:
         """One call with the vendor's auth; moderation errors become the client's 400."""

@@ -44,7 +44,7 @@ class Backoff:
 class Poll(Generic[T]):
     """Not done yet: how to ask again, how to cancel (None: the vendor cannot), and any wait hint."""
 
-    ask: Callable[[], Awaitable[T]]
+    ask: Callable[[], Awaitable[T | Poll[T]]]
     cancel: Callable[[], Coroutine[Any, Any, Any]] | None = None
     after: float | None = None  # seconds the vendor asked us to wait; None: our backoff
 
@@ -118,5 +118,6 @@ async def wait_for_job(
 
 
 def _abandons(exc: BaseException) -> bool:
-    """Whether the job is left unread: the caller went away, or we stopped waiting for it."""
-    return isinstance(exc, asyncio.CancelledError) or (isinstance(exc, Retryable) and exc.timeout)
+    """Whether the job is left unread: the caller went away, we stopped waiting for it, or its
+    polls kept failing (the router may start a new job; this one would only be billed)."""
+    return isinstance(exc, asyncio.CancelledError | Retryable)
