@@ -178,3 +178,17 @@ def test_streaming_gets_emulated_events(vendors: VendorHub) -> None:
     )
     assert [e.type for e in events] == ["image_generation.completed"] * 2
     assert decode_b64(events[0].b64_json).size == (1024, 1024)
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "cost"),
+    [
+        ("bfl/flux-2-pro", "1024x1024", 30_000),  # one megapixel: $0.03
+        ("bfl/flux-2-pro", "2048x2048", 75_000),  # four: $0.03 + 3 x $0.015
+        ("fal/flux-2-pro", "1440x816", 45_000),  # fal's own table: 1.12 MP is two started megapixels
+        ("bfl/flux-2-max", "1024x1024", 0),  # an unknown price: free until the operator sets one
+    ],
+)
+def test_cost_per_megapixel(vendors: VendorHub, model: str, size: str, cost: int) -> None:
+    raw = vendors.sdk().images.with_raw_response.generate(model=model, prompt="priced", size=size)
+    assert int(raw.headers["x-imagehub-cost-micros"]) == cost

@@ -179,7 +179,7 @@ def test_seedream_auth_and_body(vendors: VendorHub) -> None:
     [
         ("stable-image-ultra", {"style_preset": "anime"}, "style_preset"),  # only Core takes presets
         ("stable-image-core", {"style_preset": "watercolour"}, "style_preset"),  # not in its list
-        ("flux-2-pro", {"safety_tolerance": 9}, "safety_tolerance"),  # outside 0-5
+        ("flux-2-pro", {"safety_tolerance": 9}, "safety_tolerance"),  # outside 1-5
         ("flux-2-pro", {"negative_prompt": "x"}, "negative_prompt"),  # FLUX.2 takes none
         ("grok-imagine-image", {"seed": 1}, "seed"),
         ("stable-image-ultra", {"size": "1000x1000"}, "size"),  # not a size Stability makes

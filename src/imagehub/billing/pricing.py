@@ -131,21 +131,30 @@ class PriceBook:
     margin_percent: float = 0.0
     overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     _models: dict[str, ModelPrice] = field(default_factory=dict, repr=False)
-    _quotes: dict[tuple[str, str | None, str, int], int] = field(default_factory=dict, repr=False)
+    _quotes: dict[tuple[str, str | None, str, int, str | None], int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: BillingConfig) -> PriceBook:
         return cls(config.margin_percent, config.prices)
 
-    def model_price(self, model: str) -> ModelPrice:
-        cached = self._models.get(model)
+    def model_price(self, model: str, provider: str | None = None) -> ModelPrice:
+        """The model's prices; with `provider`, that provider's own table where it has one."""
+        key = f"{model}@{provider}" if provider in self.provider_tables(model) else model
+        cached = self._models.get(key)
         if cached is None:
-            cached = self._models[model] = self._build_model_price(model)
+            cached = self._models[key] = self._build_model_price(model, provider if key != model else None)
         return cached
 
-    def _build_model_price(self, model: str) -> ModelPrice:
+    @staticmethod
+    def provider_tables(model: str) -> tuple[str, ...]:
+        """Providers with their own prices for `model` (fal's FLUX.2 [pro] is not BFL's)."""
+        return tuple((_list_prices().get(model) or {}).get("providers", {}))
+
+    def _build_model_price(self, model: str, provider: str | None = None) -> ModelPrice:
         spec = load_catalog().get(model)
         listed = _list_prices().get(model) or _list_prices().get((spec and spec.extends) or "", {})
+        if provider is not None:
+            listed = listed["providers"][provider]
         per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
         tokens = listed.get("tokens", {}) if model not in self.overrides else {}
         tiers = spec.image_sizes if spec else {}
@@ -163,7 +172,14 @@ class PriceBook:
 
     def listing(self, model: str) -> dict[str, object]:
         """The model's prices as clients see them (margin included), in integer micro-USD."""
-        price = self.model_price(model)
+        listed = self._listed(self.model_price(model))
+        if model not in self.overrides and self.provider_tables(model):
+            listed["per_provider"] = {
+                p: self._listed(self.model_price(model, p)) for p in self.provider_tables(model)
+            }
+        return listed
+
+    def _listed(self, price: ModelPrice) -> dict[str, object]:
         listed: dict[str, object] = {
             "currency": "USD",
             "unit": "micro-USD",
@@ -195,11 +211,18 @@ class PriceBook:
         return -(-scaled // 10000)
 
     def quote(self, job: ImageJob) -> int:
-        """The most this job can cost: the reservation. Memoised: it is asked on every request."""
-        signature = (job.spec.name, job.quality, job.size, job.n)
+        """The most this job can cost: the reservation. Memoised: it is asked on every request.
+
+        A job pinned to a provider is quoted at that provider's price; an unpinned one at the
+        dearest of the providers that may serve it.
+        """
+        signature = (job.spec.name, job.quality, job.size, job.n, job.provider)
         quoted = self._quotes.get(signature)
         if quoted is None:
-            price = self.model_price(job.spec.name).image_price(job.quality, job.size)
+            candidates = (job.provider,) if job.provider else (None, *self.provider_tables(job.spec.name))
+            price = max(
+                self.model_price(job.spec.name, p).image_price(job.quality, job.size) for p in candidates
+            )
             quoted = self._quotes[signature] = self._with_margin(price * job.n)
         return quoted
 
@@ -208,9 +231,10 @@ class PriceBook:
     ) -> int:
         """What the delivered images cost, from reported tokens when there are any; at most `quoted`.
 
-        Without tokens, the per-image price at `terms` (default: `billed_terms(job, result)`).
+        Without tokens, the per-image price at `terms` (default: `billed_terms(job, result)`), of
+        the provider that served it where that provider has its own prices.
         """
-        price = self.model_price(job.spec.name)
+        price = self.model_price(job.spec.name, result.kind)
         usage = result.usage or {}
         input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
         if (

@@ -81,3 +81,4 @@ class GenerationResult:
     sandbox: bool = False
     usage: dict[str, object] | None = None
     echo: dict[str, object] | None = None  # parameters the upstream reports it used
+    kind: str | None = None  # the API that served it (fal, replicate, …) where prices differ by provider

@@ -169,7 +169,7 @@ class DeclaredProvider:
                 code="upstream_no_image",
                 type_="server_error",
             )
-        return GenerationResult(images=images[: job.n], provider=self.name)
+        return GenerationResult(images=images[: job.n], provider=self.name, kind=self.kind)
 
     async def _make(self, job: ImageJob, count: int) -> list[GeneratedImage]:
         first = await self._outcome(self.request(job, count), job)

@@ -24,6 +24,7 @@ from imagehub.upstream.providers.declared import (
 from imagehub.upstream.providers.errors import Retryable
 
 _WORKING = frozenset({"IN_QUEUE", "IN_PROGRESS"})
+_NAMES = {"prompt_upsampling": "enable_prompt_expansion"}
 
 
 class FalProvider(DeclaredProvider):
@@ -44,7 +45,9 @@ class FalProvider(DeclaredProvider):
         if job.seed is not None:
             body["seed"] = job.seed
         for name, value in job.extras:
-            body[name] = value
+            # fal's FLUX.2 schema takes safety_tolerance as the strings "1"-"5", and calls prompt
+            # upsampling enable_prompt_expansion (fal's flex page; pro's as reported by 3P pages).
+            body[_NAMES.get(name, name)] = str(value) if name == "safety_tolerance" else value
         return Call("POST", self.url(f"/{job.spec.upstream_id(self.kind)}"), json=body)
 
     def read(self, payload: Any, job: ImageJob) -> Outcome:
