@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from tests.fakes import Fault
 from tests.hangups import hang_up
-from tests.images import decode_b64
+from tests.images import decode_b64, tiny_png
 from tests.vendors.conftest import VendorHub
 
 #: provider -> (model pinned to it, the submission path, the poll path)
@@ -192,3 +193,29 @@ def test_streaming_gets_emulated_events(vendors: VendorHub) -> None:
 def test_cost_per_megapixel(vendors: VendorHub, model: str, size: str, cost: int) -> None:
     raw = vendors.sdk().images.with_raw_response.generate(model=model, prompt="priced", size=size)
     assert int(raw.headers["x-imagehub-cost-micros"]) == cost
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "field"),
+    [
+        ("bfl/flux-2-pro", "/v1/flux-2-pro", "input_image_2"),
+        ("fal/flux-2-pro", "/fal-ai/flux-2-pro/edit", "image_urls"),
+        ("replicate/flux-2-pro", "/v1/models/", "input_images"),
+    ],
+)
+def test_flux_edits_send_the_source_images(vendors: VendorHub, model: str, path: str, field: str) -> None:
+    name = model.split("/")[0]
+    sources = [tiny_png(colour=(200, 30, 30)), tiny_png(colour=(30, 30, 200))]
+    result = vendors.sdk().images.edit(
+        model=model,
+        image=[("a.png", sources[0], "image/png"), ("b.png", sources[1], "image/png")],
+        prompt="merge",
+    )
+    assert result.data is not None and len(result.data) == 1
+    sent = next(r for r in vendors.fakes[name].requests_to(path) if r.method == "POST")
+    value = sent.json.get(field) if field != "input_images" else sent.json["input"][field]
+    encoded = base64.b64encode(sources[1]).decode()
+    if field == "input_image_2":
+        assert value == encoded and sent.json["input_image"] == base64.b64encode(sources[0]).decode()
+    else:
+        assert value == [f"data:image/png;base64,{base64.b64encode(s).decode()}" for s in sources]

@@ -18,6 +18,7 @@ class FakeFal(VendorFake):
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/{owner}/{app}", self._submit)
+        app.router.add_post("/{owner}/{app}/edit", self._submit)
         app.router.add_get("/{owner}/{app}/requests/{id}/status", self._status)
         app.router.add_get("/{owner}/{app}/requests/{id}", self._response)
         app.router.add_put("/{owner}/{app}/requests/{id}/cancel", self._cancel)
@@ -39,6 +40,12 @@ class FakeFal(VendorFake):
         if app not in APPS:
             return self.error_response(404, f"Application '{app}' not found")
         body = request[RECORDED].json or {}
+        edit = request.path.endswith("/edit")
+        sources = body.get("image_urls")
+        if edit != bool(sources) or not all(
+            str(u).startswith(("data:image/", "https://")) for u in sources or []
+        ):
+            return self.error_response(422, "image_urls: the edit app needs them, the plain app takes none")
         size = body.get("image_size") or {}
         job = self.new_job(
             request,

@@ -54,6 +54,8 @@ class FakeReplicate(VendorFake):
         if model not in MODELS:
             return self.error_response(404, "The requested resource could not be found.")
         inputs = (request[RECORDED].json or {}).get("input") or {}
+        if any(not str(u).startswith(("data:image/", "https://")) for u in inputs.get("input_images", [])):
+            return self.error_response(422, "input_images: URLs expected")
         if inputs.get("aspect_ratio") != "custom" or "width" not in inputs:
             return self.error_response(422, "width and height need aspect_ratio custom")
         job = self.new_job(

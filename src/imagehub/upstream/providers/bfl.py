@@ -4,11 +4,12 @@ BFL takes pixel sizes (`width`, `height`, multiples of 16), so the catalog's siz
 One job makes one image: `n` is several concurrent jobs. Regional hosts (api.eu.bfl.ai,
 api.us.bfl.ai) are a deployment's `base_url`; polling and results stay on `.bfl.ai`, where BFL's
 answers point (the polling URL names the host that holds the job). BFL has no cancel call.
-Edits (`input_image`…) are not wired yet: the catalog does not list `image` for FLUX.2.
+Source images (edits) go as `input_image`, `input_image_2`, … in base64.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any, ClassVar
 
 from imagehub.schema.images import ImageJob
@@ -48,6 +49,9 @@ class BFLProvider(DeclaredProvider):
         for name in ("safety_tolerance", "prompt_upsampling"):
             if job.extra(name) is not None:
                 body[name] = job.extra(name)
+        for index, image in enumerate(job.images):  # input_image, input_image_2, … as base64
+            name = "input_image" if index == 0 else f"input_image_{index + 1}"
+            body[name] = base64.b64encode(image.data or b"").decode("ascii")
         return Call("POST", self.url(f"/{job.spec.upstream_id(self.kind)}"), json=body)
 
     def read(self, payload: Any, job: ImageJob) -> Outcome:

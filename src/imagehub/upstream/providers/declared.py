@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Self
 import aiohttp
 from yarl import URL
 
-from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
+from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob, InputImage
 from imagehub.upstream.deployments import Deployment
 from imagehub.upstream.providers.errors import ClientFault, ProviderError, Retryable
 from imagehub.upstream.providers.http import UpstreamClient, UpstreamErrorInfo
@@ -80,6 +80,11 @@ def moderated(vendor: str, detail: str) -> ClientFault:
 
 def malformed(label: str, what: str = "a malformed answer") -> Retryable:
     return Retryable(f"{label} sent {what}.", status=502, code="upstream_bad_response")
+
+
+def data_uri(image: InputImage) -> str:
+    """A source image as a `data:` URI, the way URL-taking vendors (fal, Replicate) accept uploads."""
+    return f"data:image/{image.format or 'png'};base64,{base64.b64encode(image.data or b'').decode('ascii')}"
 
 
 def error_text(payload: Any, *keys: str) -> str | None:

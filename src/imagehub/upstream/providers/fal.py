@@ -3,7 +3,8 @@
 `POST /{app}` answers `{request_id, status_url, response_url, cancel_url}`; the status is
 `IN_QUEUE`, `IN_PROGRESS` or `COMPLETED`; the result holds `images[].url` on fal.media and
 `has_nsfw_concepts` per image. A hang-up cancels with `PUT {cancel_url}`. Auth is
-`Authorization: Key …`. Sizes go as `image_size: {width, height}`, `n` as `num_images`.
+`Authorization: Key …`. Sizes go as `image_size: {width, height}`, `n` as `num_images`;
+source images go to the model's `/edit` app as `image_urls` (data URIs).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from imagehub.upstream.providers.declared import (
     Image,
     Next,
     Outcome,
+    data_uri,
     malformed,
     moderated,
 )
@@ -48,7 +50,11 @@ class FalProvider(DeclaredProvider):
             # fal's FLUX.2 schema takes safety_tolerance as the strings "1"-"5", and calls prompt
             # upsampling enable_prompt_expansion (fal's flex page; pro's as reported by 3P pages).
             body[_NAMES.get(name, name)] = str(value) if name == "safety_tolerance" else value
-        return Call("POST", self.url(f"/{job.spec.upstream_id(self.kind)}"), json=body)
+        app = job.spec.upstream_id(self.kind)
+        if job.images:  # fal serves edits as the model's own `/edit` app, taking image URLs
+            body["image_urls"] = [data_uri(image) for image in job.images]
+            app = f"{app}/edit"
+        return Call("POST", self.url(f"/{app}"), json=body)
 
     def read(self, payload: Any, job: ImageJob) -> Outcome:
         if not isinstance(payload, dict):

@@ -19,6 +19,7 @@ from imagehub.upstream.providers.declared import (
     Image,
     Next,
     Outcome,
+    data_uri,
     malformed,
     moderated,
 )
@@ -46,6 +47,8 @@ class ReplicateProvider(DeclaredProvider):
             inputs["seed"] = job.seed
         for name, value in job.extras:
             inputs[name] = value
+        if job.images:
+            inputs["input_images"] = [data_uri(image) for image in job.images]
         wait = max(1, min(60, int(self.timeout / 2)))
         return Call(
             "POST",
