@@ -14,7 +14,7 @@ import pytest
 from tests.fakes import Fault
 from tests.fakes.vendors import FakeStability
 from tests.hub import Hub, create_key
-from tests.images import decode_b64
+from tests.images import decode_b64, tiny_png
 from tests.vendors.conftest import VendorHub
 
 
@@ -172,6 +172,22 @@ def test_seedream_auth_and_body(vendors: VendorHub) -> None:
         "watermark": False,
         "seed": 5,
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "path"),
+    [("seedream", "seedream-4.5", "/images/generations"), ("dashscope", "qwen-image-2.0", "/generation")],
+)
+def test_reference_images_go_as_data_uris(vendors: VendorHub, name: str, model: str, path: str) -> None:
+    source = tiny_png(colour=(10, 200, 10))
+    result = vendors.sdk().images.edit(model=model, image=("a.png", source, "image/png"), prompt="restyle")
+    assert result.data is not None and len(result.data) == 1
+    sent = vendors.fakes[name].requests_to(path)[-1].json
+    uri = f"data:image/png;base64,{base64.b64encode(source).decode()}"
+    if name == "seedream":
+        assert sent["image"] == [uri]
+    else:
+        assert sent["input"]["messages"][0]["content"] == [{"image": uri}, {"text": "restyle"}]
 
 
 @pytest.mark.parametrize(

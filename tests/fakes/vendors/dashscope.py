@@ -48,7 +48,12 @@ class FakeDashScope(VendorFake):
             return self.error_response(400, "Model not exist.")
         parameters = body.get("parameters") or {}
         width, _, height = str(parameters.get("size", "1024*1024")).partition("*")
-        text = body["input"]["messages"][0]["content"][0]["text"]
+        content = body["input"]["messages"][0]["content"]
+        texts = [part["text"] for part in content if "text" in part]
+        images = [part["image"] for part in content if "image" in part]
+        if len(texts) != 1 or not all(str(i).startswith(("data:image/", "https://")) for i in images):
+            return self.error_response(400, "content: one text and image URLs or data URIs")
+        text = texts[0]
         job = self.new_job(request, int(width), int(height), text, count=parameters.get("n", 1))
         if recorded.headers.get("x-dashscope-async") == "enable":
             return json_response(

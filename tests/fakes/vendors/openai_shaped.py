@@ -105,6 +105,8 @@ class FakeSeedream(_OpenAIShaped):
     def answer(self, job: Job, body: dict[str, Any]) -> web.Response:
         if body.get("watermark") is not False:
             return self.error_response(400, "this fake expects watermark false")
+        if not all(str(i).startswith(("data:image/", "https://")) for i in body.get("image", [])):
+            return self.error_response(400, "image: URLs or data URIs")
         data = [{"url": url, "size": f"{job.width}x{job.height}"} for url in self.publish(job)]
         return json_response(
             {"model": body["model"], "created": 1, "data": data, "usage": {"generated_images": 1}}

@@ -22,6 +22,7 @@ from imagehub.upstream.providers.declared import (
     Image,
     Next,
     Outcome,
+    data_uri,
     error_text,
     malformed,
     moderated,
@@ -47,9 +48,10 @@ class DashScopeProvider(DeclaredProvider):
             parameters["negative_prompt"] = job.extra("negative_prompt")
         if job.extra("prompt_upsampling") is not None:
             parameters["prompt_extend"] = job.extra("prompt_upsampling")
+        images = [{"image": data_uri(image)} for image in job.images]
         body = {
             "model": job.spec.upstream_id(self.kind),
-            "input": {"messages": [{"role": "user", "content": [{"text": job.prompt}]}]},
+            "input": {"messages": [{"role": "user", "content": [*images, {"text": job.prompt}]}]},
             "parameters": parameters,
         }
         headers = {"X-DashScope-Async": "enable"} if job.spec.api == "async" else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from imagehub.schema.images import ImageJob
+from imagehub.upstream.providers.declared import data_uri
 from imagehub.upstream.providers.openai_shaped import OpenAIShapedProvider
 
 
@@ -19,4 +20,6 @@ class SeedreamProvider(OpenAIShapedProvider):
         body: dict[str, Any] = {"size": job.size, "response_format": "url", "watermark": False}
         if job.seed is not None:
             body["seed"] = job.seed
+        if job.images:  # reference images, as data URIs
+            body["image"] = [data_uri(image) for image in job.images]
         return body
