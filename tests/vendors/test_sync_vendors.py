@@ -176,7 +176,11 @@ def test_seedream_auth_and_body(vendors: VendorHub) -> None:
 
 @pytest.mark.parametrize(
     ("name", "model", "path"),
-    [("seedream", "seedream-4.5", "/images/generations"), ("dashscope", "qwen-image-2.0", "/generation")],
+    [
+        ("seedream", "seedream-4.5", "/images/generations"),
+        ("dashscope", "qwen-image-2.0", "/generation"),
+        ("xai", "grok-imagine-image-2.0", "/v1/images/edits"),
+    ],
 )
 def test_reference_images_go_as_data_uris(vendors: VendorHub, name: str, model: str, path: str) -> None:
     source = tiny_png(colour=(10, 200, 10))
@@ -186,6 +190,8 @@ def test_reference_images_go_as_data_uris(vendors: VendorHub, name: str, model: 
     uri = f"data:image/png;base64,{base64.b64encode(source).decode()}"
     if name == "seedream":
         assert sent["image"] == [uri]
+    elif name == "xai":
+        assert sent["image"] == {"url": uri, "type": "image_url"}
     else:
         assert sent["input"]["messages"][0]["content"] == [{"image": uri}, {"text": "restyle"}]
 

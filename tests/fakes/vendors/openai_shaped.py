@@ -80,6 +80,19 @@ class FakeXAI(_OpenAIShaped):
     vendor = "xai"
     models = ("grok-imagine-image-2.0", "grok-imagine-image")
 
+    def setup_routes(self, app: web.Application) -> None:
+        super().setup_routes(app)
+        app.router.add_post("/v1/images/edits", self._edit)
+
+    async def _edit(self, request: web.Request) -> web.StreamResponse:
+        recorded = request[RECORDED]
+        if recorded.json is None:
+            return self.error_response(400, "xAI takes edits as JSON, not multipart")
+        image = recorded.json.get("image") or {}
+        if not str(image.get("url", "")).startswith(("data:image/", "https://")):
+            return self.error_response(400, "image.url: a URL or data URI")
+        return await self._generate(request)
+
     def size_of(self, body: dict[str, Any]) -> tuple[int, int] | None:
         base = XAI_1K.get(str(body.get("aspect_ratio")))
         scale = {"1k": 1, "2k": 2}.get(str(body.get("resolution", "1k")))

@@ -31,9 +31,13 @@ class OpenAIShapedProvider(DeclaredProvider):
     def body(self, job: ImageJob, count: int) -> dict[str, Any]:
         raise NotImplementedError
 
+    #: Where a job with source images goes; None: the vendor takes them on generations (`body`).
+    edit_path: ClassVar[str | None] = None
+
     def request(self, job: ImageJob, count: int) -> Call:
         body = {"model": job.spec.upstream_id(self.kind), "prompt": job.prompt, **self.body(job, count)}
-        return Call("POST", self.url("/images/generations"), json=body)
+        path = self.edit_path if job.images and self.edit_path else "/images/generations"
+        return Call("POST", self.url(path), json=body)
 
     def read(self, payload: Any, job: ImageJob) -> Outcome:
         data = payload.get("data") if isinstance(payload, dict) else None

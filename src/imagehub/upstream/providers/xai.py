@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from imagehub.schema.images import ImageJob
+from imagehub.upstream.providers.declared import data_uri
 from imagehub.upstream.providers.openai_shaped import OpenAIShapedProvider
 
 
@@ -14,6 +15,7 @@ class XAIProvider(OpenAIShapedProvider):
     kind: ClassVar[str] = "xai"
     vendor: ClassVar[str] = "xAI"
     result_hosts: ClassVar[tuple[str, ...]] = (".x.ai",)
+    edit_path: ClassVar[str | None] = "/images/edits"  # JSON, not OpenAI's multipart (docs.x.ai)
 
     def body(self, job: ImageJob, count: int) -> dict[str, Any]:
         body: dict[str, Any] = {"n": count, "response_format": "b64_json"}
@@ -22,4 +24,6 @@ class XAIProvider(OpenAIShapedProvider):
             body["resolution"] = job.spec.image_sizes[job.size]
         if job.quality is not None and job.spec.qualities:
             body["quality"] = job.quality
+        if job.images:  # one source image as a data URI; xAI's multi-image shape is not verified
+            body["image"] = {"url": data_uri(job.images[0]), "type": "image_url"}
         return body
