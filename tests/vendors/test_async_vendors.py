@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import openai
@@ -219,3 +221,39 @@ def test_flux_edits_send_the_source_images(vendors: VendorHub, model: str, path:
         assert value == encoded and sent.json["input_image"] == base64.b64encode(sources[0]).decode()
     else:
         assert value == [f"data:image/png;base64,{base64.b64encode(s).decode()}" for s in sources]
+
+
+def _threads(pid: int) -> int:
+    """Threads of a process and its children (the hub's supervisor and its worker), from /proc."""
+    total = int(
+        next(
+            line
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("Threads:")
+        ).split()[1]
+    )
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        total += _threads(int(child))
+    return total
+
+
+def test_jobs_in_flight_are_sleeping_tasks_not_threads(vendors: VendorHub) -> None:
+    fake = vendors.fakes["bfl"]
+    fake.polls_needed = 10_000
+    assert vendors.hub.process is not None
+    before = _threads(vendors.hub.process.pid)
+    jobs = 40
+    with ThreadPoolExecutor(jobs) as pool:
+        calls = [
+            pool.submit(vendors.sdk().images.generate, model="bfl/flux-2-pro", prompt=f"job {i}")
+            for i in range(jobs)
+        ]
+        for _ in range(300):
+            if len(fake.requests_to("/v1/flux-2-pro")) == jobs:
+                break
+            time.sleep(0.1)
+        assert len(fake.requests_to("/v1/flux-2-pro")) == jobs
+        during = _threads(vendors.hub.process.pid)
+        fake.finish_all()
+        assert all(len(call.result().data or []) == 1 for call in calls)
+    assert during - before < jobs // 2, f"{during - before} more threads for {jobs} jobs in flight"

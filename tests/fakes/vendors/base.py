@@ -61,6 +61,12 @@ class VendorFake(FakeServer):
             self.expire_results = 0
             self.result_base = None
 
+    def finish_all(self) -> None:
+        """Let every job in flight be done at its next poll."""
+        with self._state:
+            for job in self.jobs.values():
+                job.polls_left = min(job.polls_left, 1)
+
     @property
     def cancelled(self) -> list[str]:
         with self._state:
