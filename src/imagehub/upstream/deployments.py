@@ -166,12 +166,17 @@ class Deployment(LocalEngineFields):
         without bound; the router enforces `max_concurrent` instead, with a bounded wait and a 503."""
         return 0
 
+    @property
+    def key_variable(self) -> str | None:
+        """The variable the key is read from: api_key_env, else (vendors) the customary one."""
+        entry = PROVIDERS[self.provider]
+        return self.api_key_env or (entry.key_env if entry.key_env_default else None)
+
     def credential(self, environ: Mapping[str, str]) -> str | None:
-        """The key: api_key, else the variable api_key_env names, else (vendors) the customary one."""
+        """The key: api_key, else the variable `key_variable` names."""
         if self.api_key:
             return self.api_key
-        entry = PROVIDERS[self.provider]
-        variable = self.api_key_env or (entry.key_env if entry.key_env_default else None)
+        variable = self.key_variable
         return environ.get(variable) if variable else None
 
 
