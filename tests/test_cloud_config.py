@@ -110,12 +110,13 @@ def test_a_deployment_with_its_own_prices_is_quoted_dearest_and_settled_at_its_o
     quote = book.quote(job)
     assert quote == 2 * 200000, "the dearest deployment that might serve it"
 
-    def settled(provider: str) -> int:
+    def settled(deployment: str, kind: str = "") -> int:
         images = [GeneratedImage(format="png", b64="x")] * 2
-        return book.settle(job, GenerationResult(images=images, provider=provider), quote)
+        return book.settle(job, GenerationResult(images=images, provider=deployment, kind=kind), quote)
 
     assert settled("cheap") == 2 * 80000
-    assert settled("bedrock") == 2 * 140000, "a deployment without its own prices: the catalog's"
+    assert settled("bedrock", "bedrock") == 2 * 140000, "no prices of its own: its provider's in the catalog"
+    assert settled("stability", "stability") == 2 * 80000, "Stability's own API: the catalog's own price"
 
 
 def test_prices_for_a_model_the_deployment_does_not_serve_are_refused(tmp_path: Path) -> None:

@@ -16,8 +16,14 @@ from tests.images import decode_b64, open_bytes, tiny_png
 CATALOG = load_catalog()
 
 
+#: Pillow's name for each raster output format; a model whose default output is not raster
+#: (Recraft's SVG models) is left out of the checks that decode the image.
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+RASTER = [spec for spec in CATALOG if spec.output_formats[0] in PIL_FORMATS]
+
+
 def _each_model_and_size() -> list[tuple[str, str]]:
-    return [(spec.name, size) for spec in CATALOG for size in spec.sizes]
+    return [(spec.name, size) for spec in RASTER for size in spec.sizes]
 
 
 @pytest.mark.parametrize(("model", "size"), _each_model_and_size())
@@ -35,10 +41,10 @@ def test_every_catalog_model_and_size_as_b64(sdk: openai.OpenAI, model: str, siz
     assert item.url is None and item.b64_json
     image = decode_b64(item.b64_json)
     assert image.size == spec.pixel_size(size)
-    assert image.format == "PNG"
+    assert image.format == PIL_FORMATS[spec.output_formats[0]]  # the model's default output
 
 
-@pytest.mark.parametrize("model", [spec.name for spec in CATALOG])
+@pytest.mark.parametrize("model", [spec.name for spec in RASTER])
 def test_every_catalog_model_as_url(sdk: openai.OpenAI, hub: Hub, model: str) -> None:
     result = sdk.images.generate(model=model, prompt="a red bicycle", response_format="url")
     assert result.data is not None
@@ -47,9 +53,9 @@ def test_every_catalog_model_as_url(sdk: openai.OpenAI, hub: Hub, model: str) ->
     assert result.data[0].b64_json is None
     fetched = httpx.get(url)  # no API key: signed URLs are public until they expire
     assert fetched.status_code == 200
-    assert fetched.headers["content-type"] == "image/png"
     spec = CATALOG.get(model)
     assert spec is not None
+    assert fetched.headers["content-type"] == f"image/{spec.output_formats[0]}"
     assert open_bytes(fetched.content).size == spec.pixel_size(spec.default_size)
 
 

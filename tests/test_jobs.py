@@ -168,7 +168,7 @@ def test_async_edit_with_an_uploaded_image(billing: BillingHub) -> None:
     _, secret = billing.new_key()
     response = httpx.post(
         f"{billing.hub.url}/v1/images/edits",
-        data={"model": "gpt-image-1", "prompt": "add a hat", "size": "1024x1024"},
+        data={"model": "gpt-image-2", "prompt": "add a hat", "size": "1024x1024"},
         files={"image": ("in.png", png_bytes(256, 256), "image/png")},
         headers={**auth(secret), "Prefer": "respond-async"},
         timeout=30,
@@ -182,7 +182,7 @@ def test_async_edit_with_an_uploaded_image(billing: BillingHub) -> None:
 
 def test_sandbox_key_runs_jobs_deterministically(billing: BillingHub, tmp_path: Path) -> None:
     sandbox = create_key(billing.hub.data_dir, "sandbox-jobs", sandbox=True, env=billing.env)
-    body = {"model": "gpt-image-1", "prompt": "same", "size": "1024x1024"}
+    body = {"model": "gpt-image-2", "prompt": "same", "size": "1024x1024"}
     results = []
     for _ in range(2):
         job_id = submit(billing.hub.url, sandbox, body).json()["id"]
@@ -190,7 +190,7 @@ def test_sandbox_key_runs_jobs_deterministically(billing: BillingHub, tmp_path: 
         assert ended["status"] == "succeeded", ended
         results.append(ended["result"]["data"][0]["b64_json"])
     assert results[0] == results[1]
-    assert job(billing.hub.url, sandbox, job_id)["model"] == "gpt-image-1"
+    assert job(billing.hub.url, sandbox, job_id)["model"] == "gpt-image-2"
 
 
 def test_finished_jobs_are_swept_after_their_retention_and_metrics_show_the_queue(tmp_path: Path) -> None:

@@ -34,6 +34,10 @@ class BillingConfig(BaseModel):
     )
 
 
+#: A billed megapixel: 1024x1024 pixels (an assumption; BFL's page does not say which megapixel it means).
+MEGAPIXEL = 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
     per_image: Mapping[str, int]
@@ -41,13 +45,29 @@ class ModelPrice:
     output_per_token: int | None = None
     image_input_per_token: int | None = None  # where image input is dearer than text (gpt-image-2)
     tiers: Mapping[str, str] = field(default_factory=dict)  # size -> "1K"/"2K"/"4K" (Gemini)
+    # Vendors that charge by output megapixels (BFL): the first started megapixel, each further one.
+    first_megapixel: int | None = None
+    further_megapixel: int | None = None
+    unknown: bool = False  # no list price is known: free until the operator sets one
+
+    def megapixel_price(self, size: str) -> int | None:
+        """The per-megapixel price of WIDTHxHEIGHT, each started megapixel charged in full."""
+        if self.first_megapixel is None or "x" not in size:
+            return None
+        width, _, height = size.partition("x")
+        megapixels = max(1, -(-int(width) * int(height) // MEGAPIXEL))
+        return self.first_megapixel + (megapixels - 1) * (self.further_megapixel or self.first_megapixel)
 
     def image_price(self, quality: str | None, size: str) -> int:
         """Dearest listed price matching quality and size ("auto" and None match anything).
 
         A size matches its own key or its resolution tier's; a "*" size is the fallback for
         sizes listed nowhere (gpt-image-2's free sizes, models priced the same at every size).
+        Listed per-image prices win over a per-megapixel rate (an operator's override is one).
         """
+        by_area = self.megapixel_price(size) if not self.per_image else None
+        if by_area is not None:
+            return by_area
         tier = self.tiers.get(size)
         exact, fallback = [], []
         for key, price in self.per_image.items():
@@ -104,8 +124,8 @@ class PriceBook:
     overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # deployment name -> model -> "quality/size" -> micro-USD per image
     deployment_prices: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
-    _models: dict[tuple[str, str | None], ModelPrice] = field(default_factory=dict, repr=False)
-    _quotes: dict[tuple[str, str | None, str, int], int] = field(default_factory=dict, repr=False)
+    _models: dict[tuple[str, str | None, str | None], ModelPrice] = field(default_factory=dict, repr=False)
+    _quotes: dict[tuple[str, str | None, str, int, str | None], int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(
@@ -115,36 +135,64 @@ class PriceBook:
     ) -> PriceBook:
         return cls(config.margin_percent, config.prices, dict(deployment_prices or {}))
 
-    def model_price(self, model: str, deployment: str | None = None) -> ModelPrice:
-        """The model's price in general, or at `deployment` where that deployment sets its own."""
+    def model_price(
+        self, model: str, provider: str | None = None, deployment: str | None = None
+    ) -> ModelPrice:
+        """The model's prices: the provider's own table where it has one (fal's FLUX.2 [pro] is not
+        BFL's), and over it the deployment's own per-image prices where it sets them."""
+        if provider not in self.provider_tables(model):
+            provider = None
         if deployment is not None and model not in self.deployment_prices.get(deployment, {}):
             deployment = None
-        cached = self._models.get((model, deployment))
+        key = (model, provider, deployment)
+        cached = self._models.get(key)
         if cached is None:
-            cached = self._models[(model, deployment)] = self._build_model_price(model, deployment)
+            cached = self._models[key] = self._build_model_price(model, provider, deployment)
         return cached
 
-    def _build_model_price(self, model: str, deployment: str | None) -> ModelPrice:
+    @staticmethod
+    def provider_tables(model: str) -> tuple[str, ...]:
+        """Providers with their own prices for `model`."""
+        return tuple((_list_prices().get(model) or {}).get("providers", {}))
+
+    def _build_model_price(self, model: str, provider: str | None, deployment: str | None) -> ModelPrice:
         spec = load_catalog().get(model)
         listed = _list_prices().get(model) or _list_prices().get((spec and spec.extends) or "", {})
+        if provider is not None:
+            listed = listed["providers"][provider]
         per_image = {**listed.get("per_image", {}), **self.overrides.get(model, {})}
         tokens = listed.get("tokens", {}) if model not in self.overrides else {}
         if deployment is not None:
             per_image = {**per_image, **self.deployment_prices[deployment][model]}
             tokens = {}  # a deployment's own per-image prices are what it charges, tokens or not
         tiers = spec.image_sizes if spec else {}
+        area = listed.get("per_megapixel", {}) if model not in self.overrides else {}
         return ModelPrice(
-            per_image, tokens.get("input"), tokens.get("output"), tokens.get("image_input"), tiers
+            per_image,
+            tokens.get("input"),
+            tokens.get("output"),
+            tokens.get("image_input"),
+            tiers,
+            area.get("first"),
+            area.get("further"),
+            bool(listed.get("unknown")) and model not in self.overrides,
         )
 
     def _prices_of(self, model: str) -> list[ModelPrice]:
         """The general price and every deployment's own one: what a request may end up paying."""
         own = [name for name, models in self.deployment_prices.items() if model in models]
-        return [self.model_price(model), *(self.model_price(model, name) for name in own)]
+        return [self.model_price(model), *(self.model_price(model, deployment=name) for name in own)]
 
     def listing(self, model: str) -> dict[str, object]:
         """The model's prices as clients see them (margin included), in integer micro-USD."""
-        price = self.model_price(model)
+        listed = self._listed(self.model_price(model))
+        if model not in self.overrides and self.provider_tables(model):
+            listed["per_provider"] = {
+                p: self._listed(self.model_price(model, p)) for p in self.provider_tables(model)
+            }
+        return listed
+
+    def _listed(self, price: ModelPrice) -> dict[str, object]:
         listed: dict[str, object] = {
             "currency": "USD",
             "unit": "micro-USD",
@@ -161,6 +209,13 @@ class PriceBook:
         }
         if per_token:
             listed["per_token"] = per_token
+        if price.first_megapixel is not None:
+            listed["per_megapixel"] = {
+                "first": self._with_margin(price.first_megapixel),
+                "further": self._with_margin(price.further_megapixel or price.first_megapixel),
+            }
+        if price.unknown:
+            listed["unknown"] = True
         return listed
 
     def _with_margin(self, micros: int) -> int:
@@ -169,11 +224,22 @@ class PriceBook:
         return -(-scaled // 10000)
 
     def quote(self, job: ImageJob) -> int:
-        """The most this job can cost: the reservation. Memoised: it is asked on every request."""
-        signature = (job.spec.name, job.quality, job.size, job.n)
+        """The most this job can cost: the reservation. Memoised: it is asked on every request.
+
+        A job pinned to a provider is quoted at that provider's price; an unpinned one at the
+        dearest of the providers that may serve it.
+        """
+        signature = (job.spec.name, job.quality, job.size, job.n, job.provider)
         quoted = self._quotes.get(signature)
         if quoted is None:
-            price = max(p.image_price(job.quality, job.size) for p in self._prices_of(job.spec.name))
+            candidates = [
+                self.model_price(job.spec.name, provider)
+                for provider in (
+                    (job.provider,) if job.provider else (None, *self.provider_tables(job.spec.name))
+                )
+            ]
+            candidates += self._prices_of(job.spec.name)
+            price = max(p.image_price(job.quality, job.size) for p in candidates)
             quoted = self._quotes[signature] = self._with_margin(price * job.n)
         return quoted
 
@@ -182,9 +248,10 @@ class PriceBook:
     ) -> int:
         """What the delivered images cost, from reported tokens when there are any; at most `quoted`.
 
-        Without tokens, the per-image price at `terms` (default: `billed_terms(job, result)`).
+        Without tokens, the per-image price at `terms` (default: `billed_terms(job, result)`), of
+        the provider that served it where that provider has its own prices.
         """
-        price = self.model_price(job.spec.name, result.provider)
+        price = self.model_price(job.spec.name, result.kind, result.provider)
         usage = result.usage or {}
         input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
         if (

@@ -66,10 +66,31 @@ def _packaged(name: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+#: The packaged catalog files: OpenAI, Google, cloud and local models, then the image vendors
+#: (BFL, Stability, Ideogram, Recraft, xAI, Seedream, DashScope, fal, Replicate), and their prices.
+PACKAGED_FILES = ("models.toml", "vendors.toml", "prices.toml", "vendor_prices.toml")
+
+
+def _packaged_document() -> dict[str, Any]:
+    """Every packaged file as one document; a name defined in two of them is an error to resolve."""
+    document: dict[str, Any] = {}
+    for name in PACKAGED_FILES:
+        for kind, tables in _packaged(name).items():
+            into = document.setdefault(kind, {})
+            for entry, table in tables.items():
+                if entry in into:
+                    raise ValueError(
+                        f"catalog: {kind} {entry!r} is defined in two catalog files; "
+                        "unify them into one entry listing every provider"
+                    )
+                into[entry] = table
+    return document
+
+
 @cache
 def documents() -> tuple[dict[str, Any], Path | None]:
-    """models.toml and prices.toml as one document, with the operator's file merged over them."""
-    document = merge(_packaged("models.toml"), _packaged("prices.toml"))
+    """The packaged files as one document, with the operator's file merged over them."""
+    document = _packaged_document()
     path = catalog_file()
     if path is not None:
         document = merge(document, read_overlay(path))

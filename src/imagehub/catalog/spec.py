@@ -59,9 +59,28 @@ class ModelSpec:
     max_input_pixels: int = 64_000_000  # the hub's own cap unless the upstream documents a lower one
     square_input: bool = False
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    # Vendors (vendors.toml). The model's id on each provider that names it differently from the
+    # hub (`fal = "fal-ai/flux-2-pro"`); one call makes at most this many images (0: all of `n`);
+    # allowed values of vendor extension fields (style_preset) and inclusive integer ranges
+    # (safety_tolerance).
+    upstream_ids: dict[str, str] = field(default_factory=dict)
+    images_per_call: int = 0
+    extra_choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extra_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    notes: str = ""  # what could not be verified about this entry
+
+    def upstream_id(self, provider: str) -> str:
+        """The name `provider` knows this model by: its own entry, else the hub's name."""
+        return self.upstream_ids.get(provider, self.name)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_formats", tuple(self.input_formats))  # TOML gives lists
+        object.__setattr__(self, "extra_choices", {k: tuple(v) for k, v in self.extra_choices.items()})
+        ranges = {k: (int(v[0]), int(v[1])) for k, v in self.extra_ranges.items()}
+        object.__setattr__(self, "extra_ranges", ranges)
+        for name in (*self.extra_choices, *self.extra_ranges):
+            if name not in self.fields:
+                raise ValueError(f"catalog: {self.name}: {name} has values but is not in fields")
         if "image" in self.fields and not self.can_edit:
             raise ValueError(f"catalog: {self.name}: takes `image` but can_edit is false")
         if (self.accepts_mask or self.mask_from_alpha) and not self.edit_endpoint:

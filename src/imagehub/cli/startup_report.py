@@ -62,7 +62,7 @@ def report_configuration(settings: Settings, host: str) -> None:
             log.warning(
                 "deployment %s has no API key (%s is unset): its upstream will refuse every request",
                 deployment.name,
-                deployment.api_key_env or "api_key",
+                deployment.key_variable or "api_key",
                 extra={"deployment": deployment.name},
             )
     if not config.deployments:

@@ -50,8 +50,8 @@ class JobService:
             key_id=key.id,
             operation=request_operation(request),
             status=QUEUED,
-            model=job.spec.name,
-            size=job.size,
+            model=job.shown_spec.name,  # the request's model, also when a successor serves it
+            size=job.asked.size if job.asked is not None else job.size,
             request=dump_request(request),
             priority=priority,
             batch_id=batch_id,

@@ -73,6 +73,14 @@ class ImageJob:
         """The model whose answer shape the client gets: the one it asked for."""
         return self.asked.spec if self.asked is not None else self.spec
 
+    # Vendor extension fields the model's catalog entry accepts (negative_prompt, style_preset, …),
+    # only those the request set; adapters map them to their vendor's own parameters.
+    extras: tuple[tuple[str, str | int | bool], ...] = ()
+
+    def extra(self, name: str) -> str | int | bool | None:
+        """A vendor extension field's value, or None when the request did not set it."""
+        return dict(self.extras).get(name)
+
     @property
     def is_edit(self) -> bool:
         return bool(self.images)
@@ -99,3 +107,4 @@ class GenerationResult:
     sandbox: bool = False
     usage: dict[str, object] | None = None
     echo: dict[str, object] | None = None  # parameters the upstream reports it used
+    kind: str | None = None  # the API that served it (fal, replicate, …) where prices differ by provider

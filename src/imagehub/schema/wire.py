@@ -44,6 +44,23 @@ class ImageGenerationRequest(BaseModel):
         description="imagehub extension: 0-4294967295 for reproducible output, on models that list it "
         "(the local engine). Image i of a request uses seed + i.",
     )
+    # Vendor options (the SDK's `extra_body`): each is accepted only by the models whose catalog
+    # entry lists it, with the values that entry allows, and mapped to the vendor's own parameter.
+    negative_prompt: str | None = Field(
+        default=None,
+        description="imagehub extension: what to keep out of the image (Stability, Ideogram, …).",
+    )
+    style_preset: str | None = Field(
+        default=None, description="imagehub extension: the vendor's style preset, from the model's list."
+    )
+    safety_tolerance: int | None = Field(
+        default=None,
+        description="imagehub extension: the vendor's moderation level (BFL: 0 strict to 5 or 6).",
+    )
+    prompt_upsampling: bool | None = Field(
+        default=None,
+        description="imagehub extension: let the vendor rewrite the prompt (BFL, Ideogram, DashScope).",
+    )
 
 
 class _EditOptions(BaseModel):

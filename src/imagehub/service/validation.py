@@ -41,6 +41,8 @@ GPT_IMAGE_ONLY_FIELDS = (
 MAX_N = 10
 MAX_PARTIAL_IMAGES = 3
 
+# imagehub's vendor extension fields (sent via the SDK's extra_body); values checked per model.
+VENDOR_FIELDS = ("negative_prompt", "style_preset", "safety_tolerance", "prompt_upsampling")
 # Fields whose presence is checked against the model's `fields` list.
 _OPTIONAL_FIELDS = (
     "size",
@@ -57,7 +59,9 @@ _OPTIONAL_FIELDS = (
     "input_fidelity",
     "partial_images",
     "complexity",
+    *VENDOR_FIELDS,
 )
+MAX_NEGATIVE_PROMPT = 10_000
 
 MAX_SEED = 2**32 - 1
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
@@ -100,6 +104,33 @@ def _check_size(spec: ModelSpec, size: str) -> tuple[int, int]:
 def _check_seed(seed: int | None) -> None:
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise _invalid("seed", f"'seed' must be from 0 to {MAX_SEED}; got {seed}.")
+
+
+def _vendor_extras(spec: ModelSpec, req: ImageGenerationRequest) -> tuple[tuple[str, str | int | bool], ...]:
+    """The vendor fields the request set, each checked against the model's catalog values.
+
+    Presence was already checked (`fields`); this checks the value: a listed choice, an integer
+    in the model's range, a negative prompt of sane length.
+    """
+    extras: list[tuple[str, str | int | bool]] = []
+    for name in VENDOR_FIELDS:
+        value = getattr(req, name)
+        if value is None:
+            continue
+        if name in spec.extra_choices:
+            _check_choice(spec, name, str(value), spec.extra_choices[name])
+        if name in spec.extra_ranges:
+            low, high = spec.extra_ranges[name]
+            if not low <= value <= high:
+                raise _invalid(name, f"'{name}' must be from {low} to {high} for {spec.name}; got {value}.")
+        if name == "negative_prompt" and len(str(value)) > MAX_NEGATIVE_PROMPT:
+            raise _invalid(
+                name,
+                f"'negative_prompt' accepts at most {MAX_NEGATIVE_PROMPT} characters.",
+                code="string_above_max_length",
+            )
+        extras.append((name, value))
+    return tuple(extras)
 
 
 def default_model(req: ImageGenerationRequest) -> str:
@@ -311,4 +342,5 @@ def validate_generation(catalog: Catalog, req: ImageGenerationRequest) -> ImageJ
         operation=operation,
         input_fidelity=req.input_fidelity,
         complexity=req.complexity,
+        extras=_vendor_extras(spec, req),
     )

@@ -133,7 +133,11 @@ class Deployment(PlatformFields, LocalEngineFields):
         default=10.0, ge=0, description="How long a request waits for a free slot before a 503."
     )
     poll_seconds: float = Field(
-        default=2.0, gt=0, le=300, description="engine: how often its /readyz is read for health and load."
+        default=2.0,
+        gt=0,
+        le=300,
+        description="engine: how often its /readyz is read for health and load; polling vendors (bfl, fal, "
+        "replicate, dashscope): the longest wait between two polls of a job.",
     )
     prices: dict[str, dict[str, int]] = Field(
         default_factory=dict,
@@ -158,8 +162,11 @@ class Deployment(PlatformFields, LocalEngineFields):
         misplaced = self.model_fields_set & PLATFORM_FIELDS - PROVIDERS[self.provider].settings
         if misplaced:
             raise ValueError(f"{', '.join(sorted(misplaced))}: not a setting of provider = {self.provider!r}")
-        if self.provider != "engine" and "poll_seconds" in self.model_fields_set:
-            raise ValueError('poll_seconds: only for provider = "engine"')
+        if "poll_seconds" in self.model_fields_set and not (
+            self.provider == "engine" or PROVIDERS[self.provider].polls
+        ):
+            polling = ", ".join(f'"{name}"' for name, entry in PROVIDERS.items() if entry.polls)
+            raise ValueError(f'poll_seconds: only for provider = "engine" or a polling vendor ({polling})')
         if self.provider != "local" and self.model_fields_set & LOCAL_FIELDS:
             fields = ", ".join(sorted(self.model_fields_set & LOCAL_FIELDS))
             raise ValueError(f'{fields}: only for provider = "local"')
@@ -182,10 +189,18 @@ class Deployment(PlatformFields, LocalEngineFields):
         without bound; the router enforces `max_concurrent` instead, with a bounded wait and a 503."""
         return 0
 
+    @property
+    def key_variable(self) -> str | None:
+        """The variable the key is read from: api_key_env, else (vendors) the customary one."""
+        entry = PROVIDERS[self.provider]
+        return self.api_key_env or (entry.key_env if entry.key_env_default else None)
+
     def credential(self, environ: Mapping[str, str]) -> str | None:
+        """The key: api_key, else the variable `key_variable` names."""
         if self.api_key:
             return self.api_key
-        return environ.get(self.api_key_env) if self.api_key_env else None
+        variable = self.key_variable
+        return environ.get(variable) if variable else None
 
 
 class RoutingPolicy(BaseModel):

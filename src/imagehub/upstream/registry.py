@@ -27,6 +27,11 @@ class ProviderEntry:
     family: str | None = None  # the catalog's `providers` value of the models it serves; default: name
     settings: frozenset[str] = frozenset()  # the platform fields of a deployment only this API reads
     keyless: bool = False  # authenticates by the platform's own credential chain, never an API key
+    polls: bool = False  # answers with jobs to poll: `poll_seconds` caps the wait between polls
+    # A file's deployment with neither api_key nor api_key_env reads key_env (the vendors' custom).
+    # Off for openai and google, whose file deployments often point at other servers that must
+    # not receive the OpenAI or Gemini key.
+    key_env_default: bool = False
 
     @property
     def models_family(self) -> str:
@@ -39,6 +44,12 @@ class ProviderEntry:
 
 
 _PACKAGE = "imagehub.upstream.providers"
+
+
+def _vendor(name: str, adapter: str, base_url: str, key_env: str, *, polls: bool = False) -> ProviderEntry:
+    """An image vendor's row: its adapter module under providers/, and its customary key variable."""
+    return ProviderEntry(name, f"{_PACKAGE}.{adapter}", base_url, key_env, polls=polls, key_env_default=True)
+
 
 PROVIDERS: dict[str, ProviderEntry] = {
     entry.name: entry
@@ -83,6 +94,35 @@ PROVIDERS: dict[str, ProviderEntry] = {
             base_url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
             keyless=True,
             settings=frozenset({"region", "upstream_names"}),
+        ),
+        # Image vendors (docs/image-vendors.md): declared adapters over providers/declared.py.
+        _vendor("bfl", "bfl:BFLProvider", "https://api.bfl.ai/v1", "BFL_API_KEY", polls=True),
+        _vendor("stability", "stability:StabilityProvider", "https://api.stability.ai", "STABILITY_API_KEY"),
+        _vendor("ideogram", "ideogram:IdeogramProvider", "https://api.ideogram.ai", "IDEOGRAM_API_KEY"),
+        _vendor(
+            "recraft", "recraft:RecraftProvider", "https://external.api.recraft.ai/v1", "RECRAFT_API_TOKEN"
+        ),
+        _vendor("xai", "xai:XAIProvider", "https://api.x.ai/v1", "XAI_API_KEY"),
+        _vendor(
+            "seedream",
+            "seedream:SeedreamProvider",
+            "https://ark.ap-southeast.bytepluses.com/api/v3",
+            "ARK_API_KEY",
+        ),
+        _vendor(
+            "dashscope",
+            "dashscope:DashScopeProvider",
+            "https://dashscope-intl.aliyuncs.com/api/v1",
+            "DASHSCOPE_API_KEY",
+            polls=True,
+        ),
+        _vendor("fal", "fal:FalProvider", "https://queue.fal.run", "FAL_KEY", polls=True),
+        _vendor(
+            "replicate",
+            "replicate:ReplicateProvider",
+            "https://api.replicate.com/v1",
+            "REPLICATE_API_TOKEN",
+            polls=True,
         ),
         # Torch and diffusers load only when a local model is configured.
         ProviderEntry("local", f"{_PACKAGE}.local.provider:LocalProvider"),

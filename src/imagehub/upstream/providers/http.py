@@ -83,6 +83,10 @@ class UpstreamClient:
         if secret:
             self._secrets = (*self._secrets, secret)
 
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled session, for helpers that stream (result downloads) instead of parsing JSON."""
+        return self._get_session()
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
