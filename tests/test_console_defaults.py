@@ -53,7 +53,7 @@ def test_each_form_starts_on_the_api_s_default_model(browser: Any, console: tupl
 def test_the_usage_chart_groups_unknown_model_names(browser: Any, console: tuple[Hub, str]) -> None:
     hub, sandbox = console
     sdk = openai.OpenAI(base_url=f"{hub.url}/api", api_key=sandbox, max_retries=0, timeout=60)
-    sdk.images.generate(model="dall-e-2", prompt="a bar", size="256x256")
+    sdk.images.generate(model="gpt-image-2", prompt="a bar", size="1024x1024")
     for typo in ("dall-e-9", "gpt-imagen-1", "dalle2"):
         with pytest.raises(openai.NotFoundError):
             sdk.images.generate(model=typo, prompt="a typo")
@@ -61,4 +61,4 @@ def test_the_usage_chart_groups_unknown_model_names(browser: Any, console: tuple
     browser.get(hub.url + "/#usage")
     wait_for(browser, lambda d: by_css(d, "#view-usage").get_attribute("data-ready") == "true")
     models = browser.execute_script("return document.getElementById('chart-model').data[0].x")
-    assert sorted(models) == ["dall-e-2", "unknown model"]
+    assert sorted(models) == ["gpt-image-2", "unknown model"]
