@@ -1,0 +1,165 @@
+"""A per-process cap on the answer bytes held at once, with back-pressure before refusal.
+
+Spools take from the budget as bytes arrive. When it is spent, a reader waits (so the hub stops
+reading from the upstream socket and the kernel's flow control slows the sender) rather than
+pile up bytes; new requests are refused with 503 + Retry-After at admission while readers
+wait, so a burst of big answers ends in clear refusals, never in an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from dataclasses import dataclass, field
+
+from imagehub.errors import ServiceUnavailable
+from imagehub.observability import metrics
+
+DEFAULT_LIMIT_BYTES = 1 << 30
+DEFAULT_MEMORY_BYTES = 192 << 20
+
+
+class AnswerBudgetFull(ServiceUnavailable):
+    """The hub holds as many answer bytes as it may; the client should retry shortly."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or "The hub is holding as many image bytes as it may right now; retry shortly.",
+            code="answer_budget_full",
+            headers={"Retry-After": "2"},
+        )
+
+
+@dataclass(eq=False)
+class Share:
+    """What one request holds of the budget: its own bytes never make it wait for itself."""
+
+    held: int = 0
+
+
+@dataclass(eq=False)
+class ByteBudget:
+    """`limit` bytes shared by every answer in flight in this process."""
+
+    limit: int = DEFAULT_LIMIT_BYTES
+    used: int = 0
+    peak: int = 0
+    _waiters: collections.deque[tuple[int, Share, asyncio.Future[None]]] = field(
+        default_factory=collections.deque
+    )
+
+    def configure(self, limit: int) -> None:
+        """Set at start-up from the settings (IMAGEHUB_ANSWER_BUDGET_MB)."""
+        self.limit = limit
+        self._wake()
+
+    @property
+    def waiting(self) -> int:
+        """How many readers are held back until bytes are given back."""
+        return len(self._waiters)
+
+    def saturated(self) -> bool:
+        """True while readers wait for room: admitting more work would only queue more bytes."""
+        return bool(self._waiters) or self.used >= self.limit
+
+    def check_admission(self) -> None:
+        """Refuse a new request (503 + Retry-After) while the budget is spent."""
+        if self.saturated():
+            metrics.ANSWER_REFUSED.inc()
+            raise AnswerBudgetFull()
+
+    def try_take(self, size: int, share: Share) -> bool:
+        if self._waiters or not self._fits(size, share):
+            return False
+        self._add(size, share)
+        return True
+
+    async def take(self, size: int, timeout: float, share: Share) -> None:
+        """Wait (in arrival order) until `size` bytes fit; AnswerBudgetFull after `timeout` s."""
+        if self.try_take(size, share):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (size, share, future)
+        self._waiters.append(entry)
+        metrics.ANSWER_WAITING.set(len(self._waiters))
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except BaseException as error:
+            if future.done() and not future.cancelled():
+                self.give(size, share)  # granted just as we gave up: hand it on
+            else:
+                future.cancel()
+                self._remove(entry)
+                self._wake()
+            metrics.ANSWER_WAITING.set(len(self._waiters))
+            if isinstance(error, TimeoutError):
+                metrics.ANSWER_REFUSED.inc()
+                raise AnswerBudgetFull(
+                    f"The hub could not make room for this answer within {timeout:g} s; retry shortly."
+                ) from None
+            raise
+
+    def give(self, size: int, share: Share) -> None:
+        share.held = max(0, share.held - size)
+        self.used = max(0, self.used - size)
+        metrics.ANSWER_BYTES.set(self.used)
+        self._wake()
+
+    def _fits(self, size: int, share: Share) -> bool:
+        # Only others' bytes count against a request: an answer bigger than the whole budget
+        # still goes through, alone, rather than wait for itself.
+        others = self.used - share.held
+        return others + share.held + size <= self.limit or others == 0
+
+    def _add(self, size: int, share: Share) -> None:
+        share.held += size
+        self.used += size
+        metrics.ANSWER_BYTES.set(self.used)
+        if self.used > self.peak:
+            self.peak = self.used
+            metrics.ANSWER_BYTES_PEAK.set(self.peak)
+
+    def _wake(self) -> None:
+        while self._waiters:
+            size, share, future = self._waiters[0]
+            if future.done():
+                self._waiters.popleft()
+                continue
+            if not self._fits(size, share):
+                return
+            self._waiters.popleft()
+            self._add(size, share)
+            future.set_result(None)
+            metrics.ANSWER_WAITING.set(len(self._waiters))
+
+    def _remove(self, entry: tuple[int, Share, asyncio.Future[None]]) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(entry)
+
+
+@dataclass(eq=False)
+class MemoryTier:
+    """How many answer bytes this process keeps in memory; past it, spools go to files. Never waits."""
+
+    limit: int = DEFAULT_MEMORY_BYTES
+    used: int = 0
+
+    def configure(self, limit: int) -> None:
+        self.limit = limit
+
+    def try_take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        metrics.ANSWER_MEMORY.set(self.used)
+        return True
+
+    def give(self, size: int) -> None:
+        if size:
+            self.used = max(0, self.used - size)
+            metrics.ANSWER_MEMORY.set(self.used)
+
+
+#: The process's budget; the app factory sets its limit from the settings.
+ANSWERS = ByteBudget()
