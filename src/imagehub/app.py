@@ -57,6 +57,7 @@ from imagehub.jobs.runner import JobRunner, RunnerSettings
 from imagehub.jobs.submission import JobService
 from imagehub.observability import metrics
 from imagehub.observability.logs import configure_logging
+from imagehub.payloads import ANSWERS, spool
 from imagehub.service.generation import GenerationService
 from imagehub.storage import ImageStore, UrlSigner, load_or_create_secret
 from imagehub.storage.factory import open_store
@@ -150,6 +151,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
         DECODES.configure(settings.decode_budget_mb << 20)
+        ANSWERS.configure(settings.answer_budget_mb << 20)
+        spool.IN_MEMORY.configure(settings.answer_memory_mb << 20)
+        spool.configure(str(settings.data_dir / "spool"))
         router = build_router(config, workers=settings.workers)
         is_sqlite = engine.dialect.name == "sqlite"
         writer = UsageWriter(

@@ -108,6 +108,19 @@ class Settings(BaseSettings):
         description="Megabytes of pixels one process may hold in image decodes at once (the sandbox's and "
         "the local engine's edits); past it a request is a 503 with Retry-After. Checks never decode.",
     )
+    answer_budget_mb: int = Field(
+        default=1024,
+        ge=16,
+        description="Megabytes of upstream answers (images' base64, spooled to temporary files under "
+        "data_dir, not held in memory) one process may hold at once. When it is spent, reading from "
+        "upstreams pauses and new generations get a 503 with Retry-After.",
+    )
+    answer_memory_mb: int = Field(
+        default=192,
+        ge=0,
+        description="Of the answer budget, megabytes one process keeps in memory; answers beyond it wait "
+        "in temporary files. This, not the number of requests in flight, bounds the memory answers take.",
+    )
     fetch_allowlist: str | None = Field(
         default=None,
         description="Comma-separated hosts (`images.corp`, `*.corp.example`), addresses or CIDRs that image "

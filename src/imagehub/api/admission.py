@@ -14,6 +14,7 @@ from imagehub.api.recorded import request_context
 from imagehub.catalog import Catalog, today
 from imagehub.errors import Forbidden
 from imagehub.observability import logcontext
+from imagehub.payloads import ANSWERS
 from imagehub.schema.images import ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.validation import default_model
@@ -45,6 +46,8 @@ async def admit(
     logcontext.bind(key_id=key.id, model=context.model)
     if key.admin:
         raise Forbidden("Admin keys manage the hub; use a live or sandbox key to generate.", code="admin_key")
+    if concurrency:
+        ANSWERS.check_admission()  # 503 + Retry-After while answers already fill the byte budget
     limiter: RateLimiter = request.app.state.rate_limiter
     limit = key.concurrency_limit if concurrency else None
     return await limiter.acquire(key.id, rpm=key.rpm_limit, concurrency=limit)

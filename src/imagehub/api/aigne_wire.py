@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagehub.api.body import validate_json
 from imagehub.errors import InvalidRequest
+from imagehub.payloads.spool import materialize
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.generation import GenerationOutcome
 from imagehub.storage.filesystem import CONTENT_TYPES
@@ -181,7 +182,7 @@ def to_aigne_images(outcome: GenerationOutcome) -> list[dict[str, str]]:
     return [
         {"type": "url", "url": item["url"], "mimeType": mime}
         if "url" in item
-        else {"type": "file", "data": item["b64_json"], "mimeType": mime}
+        else {"type": "file", "data": materialize(item["b64_json"]), "mimeType": mime}
         for item in outcome.data
     ]
 

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from imagehub.accounts.keys import KeyInfo
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body, validate_json
-from imagehub.api.images import generate_images, render_images_response
+from imagehub.api.images import generate_images, images_response
 from imagehub.api.jobs import submit_job
 from imagehub.api.multipart import Form, is_multipart, read_form
 from imagehub.api.prefer import parse_prefer
@@ -162,7 +162,7 @@ async def _edit_or_vary(request: Request, key: KeyInfo, operation: Literal["edit
     if call.stream:
         return await stream_images(request, key, call)
     outcome, headers = await generate_images(request, key, call)
-    return Response(render_images_response(outcome), media_type="application/json", headers=headers)
+    return images_response(outcome, headers)
 
 
 async def _create_edit(request: Request, key: KeyInfo = Depends(require_key)) -> Response:

@@ -29,8 +29,9 @@ from imagehub.api.jobs import submit_job
 from imagehub.api.prefer import parse_prefer
 from imagehub.api.recorded import recorded, request_context
 from imagehub.api.streams import stream_images
+from imagehub.payloads.spool import Spool, spool_text
 from imagehub.schema.wire import ImageGenerationRequest, ImagesResponse
-from imagehub.service.generation import GenerationOutcome, GenerationService
+from imagehub.service.generation import GenerationOutcome, GenerationService, close_outcome
 
 log = logging.getLogger("imagehub.api")
 router = APIRouter(tags=["images"])
@@ -99,11 +100,17 @@ async def generate_images(
 
 
 def render_images_response(outcome: GenerationOutcome) -> bytes:
-    return orjson.dumps({"created": outcome.created, "data": outcome.data, **outcome.echo})
+    """The whole ImagesResponse in memory (small answers, and stored idempotent replays)."""
+    try:
+        return orjson.dumps(
+            {"created": outcome.created, "data": outcome.data, **outcome.echo}, default=spool_text
+        )
+    finally:
+        close_outcome(outcome)
 
 
 STREAM_ABOVE = 1 << 20  # bytes of image data above which the response is streamed
-_CHUNK = 1 << 20
+_CHUNK = 256 << 10  # what one send may leave in the transport's buffer, per client in flight
 
 
 def _response_size(outcome: GenerationOutcome) -> int:
@@ -115,29 +122,39 @@ async def _stream_images_response(outcome: GenerationOutcome) -> AsyncIterator[b
 
     Rendering n large base64 images into one bytes object would hold the payload twice (the
     strings and the rendering) and then the socket buffer a third time. Streamed, the hub holds
-    the strings plus one chunk. Base64 needs no JSON escaping, so its text is written as is.
+    one chunk: a spooled image is read from its file as the client takes it (the server's flow
+    control waits for a slow client before the next chunk is read), and closed once sent or
+    when the client goes. Base64 needs no JSON escaping, so its text is written as is.
     """
-    yield b'{"created":' + str(outcome.created).encode() + b',"data":['
-    for index, item in enumerate(outcome.data):
-        if index:
-            yield b","
-        fields = [(name, value) for name, value in item.items()]
-        yield b"{"
-        for position, (name, value) in enumerate(fields):
-            if position:
+    try:
+        yield b'{"created":' + str(outcome.created).encode() + b',"data":['
+        for index, item in enumerate(outcome.data):
+            if index:
                 yield b","
-            if name == "b64_json":
-                yield b'"b64_json":"'
-                for start in range(0, len(value), _CHUNK):
-                    yield value[start : start + _CHUNK].encode("ascii")
-                yield b'"'
-            else:
-                yield orjson.dumps(name) + b":" + orjson.dumps(value)
+            yield b"{"
+            for position, (name, value) in enumerate(item.items()):
+                if position:
+                    yield b","
+                if isinstance(value, Spool):
+                    yield b'"b64_json":"'
+                    for chunk in value.text_chunks(_CHUNK):
+                        yield chunk
+                    value.close()
+                    yield b'"'
+                elif name == "b64_json":
+                    yield b'"b64_json":"'
+                    for start in range(0, len(value), _CHUNK):
+                        yield value[start : start + _CHUNK].encode("ascii")
+                    yield b'"'
+                else:
+                    yield orjson.dumps(name) + b":" + orjson.dumps(value)
+            yield b"}"
+        yield b"]"
+        if outcome.echo:
+            yield b"," + orjson.dumps(outcome.echo)[1:-1]
         yield b"}"
-    yield b"]"
-    if outcome.echo:
-        yield b"," + orjson.dumps(outcome.echo)[1:-1]
-    yield b"}"
+    finally:
+        close_outcome(outcome)
 
 
 def images_response(outcome: GenerationOutcome, headers: dict[str, str]) -> Response:

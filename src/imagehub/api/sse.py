@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from imagehub.concurrency.completion import run_to_completion
+from imagehub.payloads.spool import spool_text
 from imagehub.service.streaming import GenerationStream
 
 #: Called with the completed events as SSE once the request is settled, before the last goes out.
@@ -27,7 +28,7 @@ PING_SECONDS = 10
 
 def image_event(kind: str, payload: Mapping[str, object]) -> ServerSentEvent:
     """One event as OpenAI frames it: `event: <type>`, `data: <json>`. Shared with the engine."""
-    return ServerSentEvent(orjson.dumps(payload).decode(), event=kind, sep="\n")
+    return ServerSentEvent(orjson.dumps(payload, default=spool_text).decode(), event=kind, sep="\n")
 
 
 class ClosingEventResponse(EventSourceResponse):

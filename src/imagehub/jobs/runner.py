@@ -31,7 +31,8 @@ from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDE
 from imagehub.jobs.queue import JobQueue
 from imagehub.jobs.requests import load_request
 from imagehub.observability import metrics
-from imagehub.service.generation import GenerationService, Produced
+from imagehub.payloads.spool import spool_text
+from imagehub.service.generation import GenerationService, Produced, close_outcome
 
 log = logging.getLogger("imagehub.jobs")
 
@@ -292,7 +293,12 @@ class JobRunner:
 
     async def _deliver(self, row: ImageJobRow, reservation: Reservation, produced: Produced) -> None:
         outcome = produced.outcome
-        result = orjson.dumps({"created": outcome.created, "data": outcome.data, **outcome.echo}).decode()
+        try:
+            result = orjson.dumps(
+                {"created": outcome.created, "data": outcome.data, **outcome.echo}, default=spool_text
+            ).decode()
+        finally:
+            close_outcome(outcome)
         ended = await self.queue.finish(
             row.id,
             self.owner,

@@ -42,6 +42,29 @@ ENGINE_UP = Gauge(
     "imagehub_engine_up", "1 while an engine answers /readyz ready.", ["deployment"], multiprocess_mode="min"
 )
 BYTES_STORED = Counter("imagehub_bytes_stored_total", "Bytes written to the image store.")
+ANSWER_BYTES = Gauge(
+    "imagehub_answer_bytes_held",
+    "Bytes of upstream answers (spooled base64) this process holds now, against IMAGEHUB_ANSWER_BUDGET_MB.",
+    multiprocess_mode="livesum",
+)
+ANSWER_MEMORY = Gauge(
+    "imagehub_answer_bytes_in_memory",
+    "Of those, bytes kept in memory (IMAGEHUB_ANSWER_MEMORY_MB); the rest wait in temporary files.",
+    multiprocess_mode="livesum",
+)
+ANSWER_BYTES_PEAK = Gauge(
+    "imagehub_answer_bytes_peak",
+    "The most answer bytes this process has held at once.",
+    multiprocess_mode="max",
+)
+ANSWER_WAITING = Gauge(
+    "imagehub_answer_budget_waiting",
+    "Upstream reads paused until answer bytes are given back (back-pressure).",
+    multiprocess_mode="livesum",
+)
+ANSWER_REFUSED = Counter(
+    "imagehub_answer_budget_refusals_total", "Requests refused with 503 because the answer budget was spent."
+)
 JOBS_QUEUED = Gauge(
     "imagehub_jobs_queued",
     "Asynchronous jobs (and batch lines) waiting to run, cluster-wide.",

@@ -7,6 +7,8 @@ from datetime import date
 from typing import Literal
 
 from imagehub.catalog import ModelSpec
+from imagehub.payloads import codec
+from imagehub.payloads.spool import Spool
 
 #: What a job asks of the provider: draw, edit source images, or vary one (dall-e-2).
 Operation = Literal["generate", "edit", "variation"]
@@ -88,16 +90,32 @@ class ImageJob:
 
 @dataclass(slots=True)
 class GeneratedImage:
-    """One image from a provider. Exactly one of `data` and `b64` is set.
+    """One image from a provider. Exactly one of `data`, `b64` and `spool` is set.
 
     Providers that receive base64 keep it as `b64` so a `b64_json` response can pass the string
-    through without decoding and re-encoding it.
+    through without decoding and re-encoding it; a big one arrives as a `spool` (a temporary
+    file, see payloads/), which the service copies to the client or decodes into the store a
+    chunk at a time.
     """
 
     format: str
     data: bytes | None = None
     b64: str | None = None
     revised_prompt: str | None = None
+    spool: Spool | None = None
+
+    def image_bytes(self) -> bytes:
+        """The decoded image in memory: only for work that needs it whole (pixels, small images)."""
+        if self.data is not None:
+            return self.data
+        if self.spool is not None:
+            return self.spool.decoded()
+        return codec.decode(self.b64 or "")
+
+    def close(self) -> None:
+        """Give back the spool's budget now, not when the object is collected."""
+        if self.spool is not None:
+            self.spool.close()
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ exact ratio existed. `revised_prompt` stays only where the retired model gave on
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 
 from PIL import Image, ImageOps
@@ -34,10 +33,11 @@ def fit_image_now(image: GeneratedImage, job: ImageJob) -> GeneratedImage:
     asked = job.asked
     if asked is None:
         return image
-    data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
+    data = image.image_bytes()  # pixels are needed: the one place an answer is decoded whole
+    image.close()
     fitted = _resized(data, image.format, asked.width, asked.height)
     revised = image.revised_prompt if asked.spec.revises_prompt else None
-    if fitted is data and image.revised_prompt == revised:
+    if fitted is data and image.revised_prompt == revised and image.spool is None:
         return image
     return GeneratedImage(format=image.format, data=fitted, revised_prompt=revised)
 

@@ -7,10 +7,10 @@ that fails after all are deleted.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from imagehub.accounts.books import (
     Books,
@@ -26,6 +26,8 @@ from imagehub.errors import Forbidden, HubError, InvalidRequest
 from imagehub.inputs.decoding import InputLoader
 from imagehub.inputs.sources import request_sources
 from imagehub.observability import metrics
+from imagehub.payloads import codec
+from imagehub.payloads.spool import Spool
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.schema.wire import ImageGenerationRequest
 from imagehub.service.fitting import fit_result
@@ -44,7 +46,7 @@ class GenerationOutcome:
     """Everything the API needs to render OpenAI's ImagesResponse."""
 
     created: int
-    data: list[dict[str, str]]
+    data: list[dict[str, Any]]  # `b64_json` may be a Spool: rendered a chunk at a time, then closed
     sandbox: bool
     provider: str
     output_format: str
@@ -171,6 +173,26 @@ class GenerationService:
         except BaseException as error:
             await self.books.release(reservation, error)
             raise
+        try:
+            return await self._deliverable(
+                job, result, quote, reservation, key, base_url, created, url_ttl_seconds
+            )
+        except BaseException:
+            close_images(result.images)
+            raise
+
+    async def _deliverable(
+        self,
+        job: ImageJob,
+        result: GenerationResult,
+        quote: int,
+        reservation: Reservation,
+        key: KeyInfo,
+        base_url: str,
+        created: int,
+        url_ttl_seconds: int | None,
+    ) -> Produced:
+        """Store (for `url`) and price what the upstream made; on failure, nothing stays stored."""
         stored: list[StoredImage] = []
         try:
             if job.response_format == "url":
@@ -211,6 +233,7 @@ class GenerationService:
             )
         except BaseException:
             await self.delete(produced.stored)  # not delivered after all: the failure is on record
+            close_outcome(produced.outcome)
             raise
 
     async def admit(
@@ -277,15 +300,26 @@ class GenerationService:
         """Store every image or none: on any failure or cancel, images already stored are removed.
 
         Each `put` itself leaves nothing behind when it fails or is cancelled (see storage/base.py);
-        a store that is down raises StoreUnavailable (503), which releases the reservation.
+        a store that is down raises StoreUnavailable (503), which releases the reservation. A
+        spooled image is decoded into the store a chunk at a time, and its spool closed once stored.
         """
         expires = int(time.time()) + (ttl_seconds or self.url_ttl_seconds)
         stored: list[StoredImage] = []
         try:
             for image in images:
-                data = image.data if image.data is not None else base64.b64decode(image.b64 or "")
-                stored.append(await self.store.put(data, image.format, expires))
-                metrics.BYTES_STORED.inc(len(data))
+                if image.spool is not None:
+                    length = image.spool.decoded_length()
+                    stored.append(
+                        await self.store.put_chunks(
+                            image.spool.decoded_chunks(), length, image.format, expires
+                        )
+                    )
+                    image.close()
+                else:
+                    data = image.image_bytes()
+                    length = len(data)
+                    stored.append(await self.store.put(data, image.format, expires))
+                metrics.BYTES_STORED.inc(length)
         except BaseException:
             await self.delete(stored)
             raise
@@ -315,9 +349,30 @@ class GenerationService:
         return loader
 
 
-def b64_item(image: GeneratedImage) -> dict[str, str]:
-    b64 = image.b64 if image.b64 is not None else base64.b64encode(image.data or b"").decode("ascii")
-    entry = {"b64_json": b64}
+def close_outcome(outcome: GenerationOutcome) -> None:
+    """Give back the spools an outcome's `b64_json` entries hold (once sent, or when not sent)."""
+    for item in outcome.data:
+        value = item.get("b64_json")
+        if isinstance(value, Spool):
+            value.close()
+
+
+def close_images(images: list[GeneratedImage]) -> None:
+    """Give back the spools of images that will not be delivered."""
+    for image in images:
+        image.close()
+
+
+def b64_item(image: GeneratedImage) -> dict[str, Any]:
+    """The `b64_json` entry: the upstream's own text, a spool (streamed out), or fresh base64."""
+    b64: Any
+    if image.spool is not None:
+        b64 = image.spool
+    elif image.b64 is not None:
+        b64 = image.b64
+    else:
+        b64 = codec.encode_str(image.data or b"")
+    entry: dict[str, Any] = {"b64_json": b64}
     if image.revised_prompt is not None:
         entry["revised_prompt"] = image.revised_prompt
     return entry

@@ -71,6 +71,11 @@ class ImageStore(Protocol):
 
     async def put(self, data: bytes, ext: str, expires: int) -> StoredImage: ...
 
+    async def put_chunks(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
+        """`put` for an image that arrives a chunk at a time (decoded from a spool): exactly
+        `length` bytes, never all in memory at once. Iterating `chunks` may run on a worker thread."""
+        ...
+
     async def delete(self, names: list[str]) -> None:
         """Forget images stored for a request that then failed (their URLs never left)."""
         ...

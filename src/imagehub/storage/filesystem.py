@@ -105,6 +105,27 @@ class FileStore:
         self._writer.write(slot, data)
         return StoredImage(f"{slot.bucket}-{slot.segment_id}-{slot.offset:x}-{slot.length:x}.{ext}", expires)
 
+    def put_chunks(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
+        """`put` for bytes that come a chunk at a time; the range is freed if they fall short or run over."""
+        slot = self._writer.reserve(length, expires)
+        written = 0
+        try:
+            for chunk in chunks:
+                if written + len(chunk) > length:
+                    raise ValueError("the image is longer than announced")
+                self._writer.write_part(slot, chunk, written)
+                written += len(chunk)
+            if written != length:
+                raise ValueError("the image is shorter than announced")
+        except BaseException:
+            self._writer.finish(slot)
+            free_range(
+                self._writer.root / segment_file_name(slot.bucket, slot.segment_id), slot.offset, length
+            )
+            raise
+        self._writer.finish(slot)
+        return StoredImage(f"{slot.bucket}-{slot.segment_id}-{slot.offset:x}-{slot.length:x}.{ext}", expires)
+
     def delete(self, name: str) -> None:
         """Forget an image that was stored for a request that then failed (its URL never left)."""
         match = _NAME.match(name)

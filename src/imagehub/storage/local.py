@@ -37,6 +37,15 @@ class LocalStore:
             raise asyncio.CancelledError
         return done.result()
 
+    async def put_chunks(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
+        """Decode-and-write on a worker thread: a big image never blocks the loop, nor sits in memory."""
+        done = await run_to_completion(asyncio.to_thread(self.files.put_chunks, chunks, length, ext, expires))
+        if done.cancelled:
+            if done.value is not None:
+                self.files.delete(done.value.name)
+            raise asyncio.CancelledError
+        return done.result()
+
     async def delete(self, names: list[str]) -> None:
         for name in names:
             self.files.delete(name)

@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -40,6 +40,9 @@ _DELETE_BATCH = 1000
 #: obstore raises Python's FileNotFoundError for a missing object (its NotFoundError elsewhere).
 _MISSING = (FileNotFoundError, NotFoundError)
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
+#: Images above this go up in parts (S3's minimum part is 5 MiB); smaller ones in one PUT.
+MULTIPART_ABOVE = 8 << 20
+PART_BYTES = 5 << 20
 
 
 class S3ImageStore:
@@ -100,6 +103,10 @@ class S3ImageStore:
             attributes={"Content-Type": CONTENT_TYPES[ext]},
             use_multipart=False,
         )
+        return await self._finish_upload(name, expires, uploading)
+
+    async def _finish_upload(self, name: str, expires: int, uploading: Awaitable[Any]) -> StoredImage:
+        """Wait for an upload; on cancel or failure the object (if it landed) is deleted."""
         done = await run_to_completion(self._bounded(uploading, "store"))
         if done.cancelled:
             if done.error is None:  # uploaded for a client that is gone: delete it before ending
@@ -113,6 +120,24 @@ class S3ImageStore:
             self._forget_later([name])
             raise done.error
         return StoredImage(name, expires, await self._direct_url(name, expires))
+
+    async def put_chunks(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
+        """Up to MULTIPART_ABOVE bytes: one PUT of the joined chunks (that much in memory, briefly).
+        Above it: a multipart upload, `PART_BYTES` a part and two parts in flight, so a 20 MB
+        image costs ~10 MB of buffers; a failed or cancelled upload is aborted by obstore."""
+        if length <= MULTIPART_ABOVE:
+            return await self.put(b"".join(chunks), ext, expires)
+        name = f"{expires:010d}-{secrets.token_urlsafe(16)}-{length:x}.{ext}"
+        uploading = obstore.put_async(
+            self._store,
+            self.key(name),
+            chunks,
+            attributes={"Content-Type": CONTENT_TYPES[ext]},
+            use_multipart=True,
+            chunk_size=PART_BYTES,
+            max_concurrency=2,
+        )
+        return await self._finish_upload(name, expires, uploading)
 
     async def _direct_url(self, name: str, expires: int) -> str | None:
         if self.cdn_base_url is not None:

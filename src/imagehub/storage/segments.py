@@ -100,6 +100,19 @@ class SegmentWriter:
                 slot.segment.writers -= 1
                 self._close_if_done(slot.segment)
 
+    def write_part(self, slot: Slot, data: bytes, at: int) -> None:
+        """Write part of the reserved bytes, `at` bytes into the slot; `finish` the slot after the last."""
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(slot.segment.fd, view[written:], slot.offset + at + written)
+
+    def finish(self, slot: Slot) -> None:
+        """The slot is written (or abandoned): its segment may close once retired."""
+        with self._lock:
+            slot.segment.writers -= 1
+            self._close_if_done(slot.segment)
+
     def close(self) -> None:
         with self._lock:
             if self._current is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 from collections.abc import Callable, Mapping
@@ -13,6 +12,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from imagehub.payloads.jsonstream import JSONSpooler, MalformedJSON
+from imagehub.payloads.spool import Spool
 from imagehub.upstream.providers.errors import (
     ClientFault,
     DeploymentFault,
@@ -102,12 +103,18 @@ class UpstreamClient:
         json: Any = None,
         data: aiohttp.FormData | None = None,
         content: bytes | None = None,
+        spool_above: int | None = None,
     ) -> Any:
         """Send one request and return its parsed JSON body, or raise a classified ProviderError.
 
         `content` is a body sent byte for byte with the caller's headers (a signed request).
+        `spool_above`: a successful answer is read as it arrives, and each of its strings longer
+        than this many bytes (an image's base64) comes back as a `Spool`, never as one big str;
+        while the hub's answer budget is spent, reading pauses (the upstream's socket fills up
+        and TCP slows it down) instead of bytes piling up in memory.
         """
         session = self._get_session()
+        spooler: JSONSpooler | None = None
         try:
             # orjson's bytes keep their 4 KB working buffer; a copy holds only the body, and the
             # body lives as long as the call (seconds to a minute, thousands at once).
@@ -118,25 +125,27 @@ class UpstreamClient:
             async with session.request(
                 method, url, data=body if body is not None else data, headers=send_headers
             ) as response:
-                raw = await response.read()
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        except TimeoutError:
-            raise Retryable(
-                f"{self.label} did not answer in time.", status=504, code="upstream_timeout", timeout=True
-            ) from None
-        except aiohttp.ClientPayloadError:
-            raise Retryable(
-                f"{self.label} dropped the connection mid-answer.",
-                status=502,
-                code="upstream_connection_error",
-            ) from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientOSError, ConnectionError):
-            raise Retryable(
-                f"{self.label} could not be reached.", status=502, code="upstream_connection_error"
-            ) from None
-        except asyncio.CancelledError:
-            raise
+                if spool_above is not None and 200 <= status < 300:
+                    spooler = JSONSpooler(spool_above)
+                    async for chunk in response.content.iter_any():
+                        await spooler.feed(chunk)
+                    raw = b""
+                else:
+                    raw = await response.read()
+        except BaseException as error:
+            if spooler is not None:
+                spooler.close()
+            raise self._transport_error(error) from None
+        if spooler is not None:
+            try:
+                return spooler.finish()
+            except MalformedJSON:
+                spooler.close()
+                raise Retryable(
+                    f"{self.label} sent a malformed answer.", status=502, code="upstream_bad_response"
+                ) from None
         try:
             payload = orjson.loads(raw) if raw else None
             del raw  # a big answer exists once as bytes, then once as strings: never both for long
@@ -153,6 +162,28 @@ class UpstreamClient:
                 )
             return payload
         raise self._classify(status, payload, retry_after, parse_error)
+
+    def _transport_error(self, error: BaseException) -> BaseException:
+        """What a failed exchange raises: a classified ProviderError, or the error itself."""
+        if isinstance(error, TimeoutError):
+            return Retryable(
+                f"{self.label} did not answer in time.", status=504, code="upstream_timeout", timeout=True
+            )
+        if isinstance(error, aiohttp.ClientPayloadError):
+            return Retryable(
+                f"{self.label} dropped the connection mid-answer.",
+                status=502,
+                code="upstream_connection_error",
+            )
+        if isinstance(error, MalformedJSON):
+            return Retryable(
+                f"{self.label} sent a malformed answer.", status=502, code="upstream_bad_response"
+            )
+        if isinstance(error, (aiohttp.ClientConnectionError, aiohttp.ClientOSError, ConnectionError)):
+            return Retryable(
+                f"{self.label} could not be reached.", status=502, code="upstream_connection_error"
+            )
+        return error
 
     def classify(
         self, status: int, payload: Any, retry_after: float | None, parse_error: ErrorParser
@@ -204,6 +235,36 @@ class UpstreamClient:
             raise Retryable(
                 f"{self.label} image download failed.", status=502, code="upstream_connection_error"
             ) from None
+
+    async def download_spool(self, url: str) -> Spool:
+        """`download`, but the image goes to a raw spool as it arrives instead of into memory."""
+        session = self._get_session()
+        spool = Spool(raw=True)
+        try:
+            async with session.get(url) as response:
+                if response.status != 200:
+                    raise Retryable(
+                        f"{self.label} image download failed ({response.status}).",
+                        status=502,
+                        code="upstream_bad_response",
+                    )
+                async for chunk in response.content.iter_any():
+                    await spool.append(chunk)
+        except BaseException as error:
+            spool.close()
+            if isinstance(error, TimeoutError):
+                raise Retryable(
+                    f"{self.label} image download timed out.",
+                    status=504,
+                    code="upstream_timeout",
+                    timeout=True,
+                ) from None
+            if isinstance(error, aiohttp.ClientError):
+                raise Retryable(
+                    f"{self.label} image download failed.", status=502, code="upstream_connection_error"
+                ) from None
+            raise
+        return spool
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from imagehub.payloads.jsonstream import SPOOL_ABOVE_BYTES
+from imagehub.payloads.spool import Spool
 from imagehub.schema.events import StreamItem, whole_answer
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.upstream.deployments import Deployment
@@ -126,6 +128,7 @@ class OpenAIProvider:
                 headers=headers,
                 data=_multipart(variation, job),
                 parse_error=self.parse_error,
+                spool_above=SPOOL_ABOVE_BYTES,
             )
         elif job.is_edit:
             payload = await self._client.request_json(
@@ -134,6 +137,7 @@ class OpenAIProvider:
                 headers=headers,
                 data=_multipart(fields, job),
                 parse_error=self.parse_error,
+                spool_above=SPOOL_ABOVE_BYTES,
             )
         else:
             payload = await self._client.request_json(
@@ -142,6 +146,7 @@ class OpenAIProvider:
                 headers=headers,
                 json=fields,
                 parse_error=self.parse_error,
+                spool_above=SPOOL_ABOVE_BYTES,
             )
         return await self._result(payload, job)
 
@@ -179,11 +184,14 @@ class OpenAIProvider:
                     code="upstream_bad_response",
                 )
             revised = item.get("revised_prompt")
-            if isinstance(item.get("b64_json"), str):
-                images.append(GeneratedImage(format=fmt, b64=item["b64_json"], revised_prompt=revised))
+            b64 = item.get("b64_json")
+            if isinstance(b64, Spool):
+                images.append(GeneratedImage(format=fmt, spool=b64, revised_prompt=revised))
+            elif isinstance(b64, str):
+                images.append(GeneratedImage(format=fmt, b64=b64, revised_prompt=revised))
             elif isinstance(item.get("url"), str):
-                data = await self._client.download(item["url"])
-                images.append(GeneratedImage(format=fmt, data=data, revised_prompt=revised))
+                spool = await self._client.download_spool(item["url"])
+                images.append(GeneratedImage(format=fmt, spool=spool, revised_prompt=revised))
             else:
                 raise Retryable(
                     f"deployment {self.name!r} sent an image with no data.",
