@@ -4,7 +4,9 @@ A pytest plugin (tests/conftest.py names it), so every cloud test file shares on
 set of fakes. Each platform's fake checks that platform's real auth: the Azure api-key or an
 Entra ID token from its managed-identity endpoint, a Google OAuth token granted for a test
 service account, a SigV4 signature from the test AWS credentials. The preferred deployment of a
-model gets weight 1000 and its fall-back 0.001, so the preferred one is tried first.
+model gets weight 1000 and its fall-back 0.001, so the preferred one is tried first. A second
+Vertex project (`vertex_short`) grants tokens that google-auth deems expired at once, so every
+call there fetches a fresh one: its token endpoint can fail mid-session.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from tests.fakes.vertex import FakeVertex
 
 PROJECT = "test-project"
+SHORT_PROJECT = "short-token-project"
 AZURE_DEPLOYMENTS = {"img2-prod": "gpt-image-2", "img1": "gpt-image-1", "img15-legacy": "gpt-image-1.5"}
 
 
@@ -38,15 +41,16 @@ class Clouds:
     bedrock: FakeBedrock
     openai: FakeOpenAI
     google: FakeGoogle
+    vertex_short: FakeVertex
 
     def sdk(self) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.hub.url}/api", api_key=self.key, max_retries=0, timeout=60)
 
-    def fakes(self) -> tuple[FakeAzureOpenAI, FakeVertex, FakeBedrock, FakeOpenAI, FakeGoogle]:
-        return self.azure, self.vertex, self.bedrock, self.openai, self.google
+    def fakes(self) -> tuple[FakeAzureOpenAI, FakeVertex, FakeBedrock, FakeOpenAI, FakeGoogle, FakeVertex]:
+        return self.azure, self.vertex, self.bedrock, self.openai, self.google, self.vertex_short
 
 
-def _config(clouds: dict[str, str], key_file: Path) -> str:
+def _config(clouds: dict[str, str], key_file: Path, short_key_file: Path) -> str:
     return f"""
 [routing]
 max_retries = 1
@@ -89,11 +93,21 @@ models = ["gemini-3-pro-image", "gemini-2.5-flash-image"]
 weight = 1000
 
 [[deployments]]
+name = "vertex-short"
+provider = "vertex"
+base_url = "{clouds["vertex_short"]}/v1"
+project = "{SHORT_PROJECT}"
+location = "us-central1"
+credentials_file = "{short_key_file}"
+models = ["gemini-3.1-flash-image"]
+weight = 1000
+
+[[deployments]]
 name = "google"
 provider = "google"
 base_url = "{clouds["google"]}/v1beta"
 api_key_env = "TEST_GEMINI_KEY"
-models = ["gemini-3-pro-image"]
+models = ["gemini-3-pro-image", "gemini-3.1-flash-image"]
 weight = 0.001
 
 [[deployments]]
@@ -127,18 +141,23 @@ def cloud_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clouds]:
         FakeBedrock() as bedrock,
         FakeOpenAI() as fake_openai,
         FakeGoogle() as fake_google,
+        FakeVertex(SHORT_PROJECT) as vertex_short,
     ):
         key_file = root / "service-account.json"
         vertex.public_key = write_service_account(key_file, vertex.token_uri, PROJECT)
+        short_key_file = root / "short-service-account.json"
+        vertex_short.public_key = write_service_account(short_key_file, vertex_short.token_uri, SHORT_PROJECT)
+        vertex_short.token_lifetime = 60  # under google-auth's 3m45s margin: expired on arrival
         urls = {
             "azure": azure.url,
             "vertex": vertex.url,
             "bedrock": bedrock.url,
             "openai": fake_openai.url,
             "google": fake_google.url,
+            "vertex_short": vertex_short.url,
         }
         config = root / "hub.toml"
-        config.write_text(_config(urls, key_file), encoding="utf-8")
+        config.write_text(_config(urls, key_file, short_key_file), encoding="utf-8")
         env = {
             "IMAGEHUB_CONFIG_FILE": str(config),
             "TEST_AZURE_KEY": azure.api_key,
@@ -158,9 +177,8 @@ def cloud_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clouds]:
         data_dir = root / "data"
         hub = Hub(data_dir, env=env).start()
         try:
-            yield Clouds(
-                hub, create_key(data_dir, "clouds"), azure, vertex, bedrock, fake_openai, fake_google
-            )
+            key = create_key(data_dir, "clouds")
+            yield Clouds(hub, key, azure, vertex, bedrock, fake_openai, fake_google, vertex_short)
         finally:
             hub.stop()
 

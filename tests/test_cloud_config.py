@@ -133,3 +133,46 @@ def test_prices_for_a_model_the_deployment_does_not_serve_are_refused(tmp_path: 
 def test_an_azure_key_without_its_endpoint_is_refused_at_start_up() -> None:
     with pytest.raises(ConfigError, match=r"needs base_url \(or AZURE_OPENAI_ENDPOINT\)"):
         load_config(load_catalog(), None, {"AZURE_OPENAI_API_KEY": "k"})
+
+
+def test_a_bedrock_deployment_without_a_region_is_refused_at_load(tmp_path: Path) -> None:
+    path = _toml(tmp_path, '[[deployments]]\nname = "br"\nprovider = "bedrock"\n')
+    with pytest.raises(
+        ConfigError, match=r"deployment 'br' \(provider 'bedrock'\) needs region or AWS_REGION"
+    ):
+        load_config(load_catalog(), path, {})
+    [deployment] = load_config(load_catalog(), path, {"AWS_DEFAULT_REGION": "eu-west-1"}).deployments
+    assert deployment.name == "br", "the chain's other variable gives it too"
+
+
+def test_a_vertex_project_must_be_named_somewhere(tmp_path: Path) -> None:
+    path = _toml(
+        tmp_path,
+        f'[[deployments]]\nname = "vx"\nprovider = "vertex"\ncredentials_file = "{tmp_path}/sa.json"\n',
+    )
+    (tmp_path / "sa.json").write_text('{"type": "service_account", "client_email": "a@b"}', encoding="utf-8")
+    with pytest.raises(
+        ConfigError,
+        match=r"'vx' .* needs project or GOOGLE_CLOUD_PROJECT: the credentials file .* names no project_id",
+    ):
+        load_config(load_catalog(), path, {})
+    (tmp_path / "sa.json").write_text('{"type": "service_account", "project_id": "p"}', encoding="utf-8")
+    assert load_config(load_catalog(), path, {}).deployments, "the key file names it"
+    (tmp_path / "sa.json").unlink()
+    with pytest.raises(ConfigError, match=r"'vx' .* cannot read the credentials file"):
+        load_config(load_catalog(), path, {})
+    adc = _toml(tmp_path, '[[deployments]]\nname = "vx"\nprovider = "vertex"\n')
+    assert load_config(load_catalog(), adc, {}).deployments, (
+        "no file: Application Default Credentials may name it"
+    )
+
+
+def test_azure_auth_api_key_without_a_key_is_refused_at_load(tmp_path: Path) -> None:
+    path = _toml(
+        tmp_path,
+        '[[deployments]]\nname = "az"\nprovider = "azure"\nbase_url = "https://r.openai.azure.com"\n'
+        'auth = "api_key"\napi_key_env = "MY_AZURE_KEY"\n',
+    )
+    with pytest.raises(ConfigError, match=r"'az': auth = 'api_key' but no key is set \(MY_AZURE_KEY\)"):
+        load_config(load_catalog(), path, {})
+    assert load_config(load_catalog(), path, {"MY_AZURE_KEY": "k"}).deployments

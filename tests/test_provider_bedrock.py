@@ -77,3 +77,43 @@ def test_throttling_is_retried(clouds: Clouds) -> None:
     clouds.bedrock.enqueue(Fault.rate_limited())
     clouds.sdk().images.generate(model="stable-image-ultra", prompt="slowly")
     assert len(clouds.bedrock.requests) == 2 and clouds.bedrock.signed_regions == ["us-west-2"]
+
+
+def _scopes(bedrock: FakeBedrock) -> list[str]:
+    """The region each request was signed for, faulted ones included."""
+    return [r.headers["authorization"].split("/")[2] for r in bedrock.requests]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (424, "ModelErrorException"),
+        (408, "ModelTimeoutException"),
+        (503, "ServiceUnavailableException"),
+        (429, "ThrottlingException"),
+    ],
+)
+def test_model_errors_and_throttling_are_retried_on_the_same_region(
+    clouds: Clouds, status: int, kind: str
+) -> None:
+    clouds.bedrock.enqueue(Fault.status(status))
+    result = clouds.sdk().images.generate(
+        model="stable-image-ultra", prompt="once more", size="1024x1024", response_format="b64_json"
+    )
+    assert _scopes(clouds.bedrock) == ["us-west-2", "us-west-2"], f"{kind}: retried, not fallen over"
+    assert result.data is not None and decode_b64(result.data[0].b64_json or "").size == (1024, 1024)
+
+
+def test_a_model_error_on_every_try_is_a_502_after_the_other_region(clouds: Clouds) -> None:
+    clouds.bedrock.enqueue(*[Fault.status(424, body={"message": "Model failed"})] * 4)
+    with pytest.raises(openai.InternalServerError) as caught:
+        clouds.sdk().images.generate(model="stable-image-ultra", prompt="broken")
+    assert caught.value.status_code == 502 and caught.value.code == "upstream_error"
+    assert _scopes(clouds.bedrock) == ["us-west-2", "us-west-2", "us-east-1", "us-east-1"]
+
+
+def test_access_denied_falls_over_to_the_next_region_at_once(clouds: Clouds) -> None:
+    clouds.bedrock.enqueue(Fault.status(403, body={"message": "You don't have access to the model."}))
+    result = clouds.sdk().images.generate(model="stable-image-ultra", prompt="elsewhere")
+    assert _scopes(clouds.bedrock) == ["us-west-2", "us-east-1"], "a 403 is not retried on the same region"
+    assert result.data is not None

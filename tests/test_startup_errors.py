@@ -60,3 +60,10 @@ def test_a_second_serve_on_a_busy_port(tmp_path: Path, hub: Hub) -> None:
         timeout=120,
     )
     assert_one_line(result, f"port {hub.port}", "already in use", "--port")
+
+
+def test_a_bedrock_deployment_without_a_region(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text('[[deployments]]\nname = "bedrock-main"\nprovider = "bedrock"\n', encoding="utf-8")
+    env = {"IMAGEHUB_CONFIG_FILE": str(config), "AWS_REGION": "", "AWS_DEFAULT_REGION": ""}
+    assert_one_line(serve(tmp_path, env=env), "'bedrock-main'", "region", "AWS_REGION")

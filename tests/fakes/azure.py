@@ -7,12 +7,16 @@ this fake issued from its App Service managed-identity endpoint (`GET /msi/token
 azure-identity's ManagedIdentityCredential calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are
 set). Requests and answers (JSON, multipart, SSE) are OpenAI's: FakeOpenAI builds them. The
 content filter answers as Azure does: 400 with `inner_error.content_filter_results`.
+`GET /openai/v1/models` lists the resource's models (not its deployments), each with Azure's
+`lifecycle_status` and `deprecation.inference` (Unix seconds), behind the same auth.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +29,22 @@ LEGACY_VERSIONS = frozenset({"2025-04-01-preview", "2024-10-21"})
 IMAGE_PATHS = "/images/"
 
 
+def retires(day: str) -> int:
+    """Azure's `deprecation.inference`: the retirement day as Unix seconds (midnight UTC)."""
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+
+
+#: The resource's model list in December 2026: (id, deprecation.inference or None).
+LISTED: tuple[tuple[str, int | None], ...] = (
+    ("gpt-image-2", None),
+    ("gpt-image-1", retires("2026-10-23")),
+    ("gpt-image-1-mini", retires("2026-12-01")),
+    ("gpt-image-1.5", retires("2026-12-01")),
+    ("gpt-4.1", retires("2027-04-14")),
+    ("text-embedding-3-small", None),
+)
+
+
 class FakeAzureOpenAI(FakeOpenAI):
     """One Azure OpenAI resource; `deployments` maps its deployment names to the models they run."""
 
@@ -33,9 +53,11 @@ class FakeAzureOpenAI(FakeOpenAI):
         self.deployments = dict(deployments)
         self.tokens: set[str] = set()  # bearer tokens issued and still honoured
         self.token_lifetime = 3600
+        self.listed: list[tuple[str, int | None]] = list(LISTED)
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get("/msi/token", self._identity_token)
+        app.router.add_get("/openai/v1/models", self._models)
         app.router.add_post("/openai/v1/images/{endpoint}", self._v1)
         app.router.add_post("/openai/deployments/{deployment}/images/{endpoint}", self._legacy)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -61,6 +83,29 @@ class FakeAzureOpenAI(FakeOpenAI):
             "token_type": "Bearer",
         }
         return json_response(body)
+
+    # ---- models --------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        version = request.query.get("api-version")
+        if version not in (None, "preview", "v1"):
+            return self._azure_error(400, "BadRequest", f"API version not supported: {version}")
+        if (denied := self._check_auth(request[RECORDED])) is not None:
+            return denied
+        data: list[dict[str, Any]] = []
+        for name, retired in self.listed:
+            entry: dict[str, Any] = {
+                "id": name,
+                "object": "model",
+                "created_at": 1745000000,
+                "status": "succeeded",
+                "lifecycle_status": "generally-available",
+                "capabilities": {"inference": True, "fine_tune": False},
+            }
+            if retired is not None:
+                entry["deprecation"] = {"inference": retired}
+            data.append(entry)
+        return json_response({"object": "list", "data": data})
 
     # ---- images --------------------------------------------------------------------------------
 
@@ -140,4 +185,4 @@ class FakeAzureOpenAI(FakeOpenAI):
         return json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-__all__ = ["DEFAULT_KEY", "IDENTITY_HEADER", "FakeAzureOpenAI"]
+__all__ = ["DEFAULT_KEY", "IDENTITY_HEADER", "FakeAzureOpenAI", "retires"]

@@ -1,10 +1,12 @@
 """A fake Amazon Bedrock runtime: InvokeModel for Stability's image models, SigV4 verified by botocore.
 
 `POST /model/{modelId}/invoke` with Stability's body (prompt, aspect_ratio, output_format,
-seed) answers `{seeds, finish_reasons, images}` with one image. Every request's SigV4
-signature is recomputed with botocore's own signer from the test credentials and the headers
-the request says it signed; a wrong key, region, service, body or token is refused with 403 as
-AWS does. Errors are Bedrock's `{"message": …}` with `x-amzn-ErrorType`.
+seed) answers `{seeds, finish_reasons, images}` with one image. `GET /foundation-models` is
+the control plane's ListFoundationModels (`modelSummaries`, filtered by `byOutputModality`),
+served here beside the runtime. Every request's SigV4 signature is recomputed with botocore's
+own signer from the test credentials and the headers the request says it signed; a wrong key,
+region, service, body or token is refused with 403 as AWS does. Errors are Bedrock's
+`{"message": …}` with `x-amzn-ErrorType`.
 """
 
 from __future__ import annotations
@@ -41,10 +43,21 @@ SIZES: dict[str, tuple[int, int]] = {
     "5:4": (1088, 896),
     "4:5": (896, 1088),
 }
+#: ListFoundationModels in December 2026: (modelId, output modalities, lifecycle status, EOL).
+FOUNDATION_MODELS: tuple[tuple[str, tuple[str, ...], str, str | None], ...] = (
+    ("stability.stable-image-ultra-v1:1", ("IMAGE",), "ACTIVE", None),
+    ("stability.stable-image-core-v1:1", ("IMAGE",), "ACTIVE", None),
+    ("stability.sd3-5-large-v1:0", ("IMAGE",), "ACTIVE", None),
+    ("stability.stable-image-remove-background-v1:0", ("IMAGE",), "ACTIVE", None),
+    ("stability.stable-fast-upscale-v1:0", ("IMAGE",), "ACTIVE", None),
+    ("anthropic.claude-sonnet-4-6", ("TEXT",), "ACTIVE", None),
+)
 _ERROR_TYPES = {
     400: "ValidationException",
     403: "AccessDeniedException",
     404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
     429: "ThrottlingException",
     500: "InternalServerException",
     503: "ServiceUnavailableException",
@@ -65,6 +78,7 @@ class FakeBedrock(FakeServer):
         super().__init__()
         self.regions = regions
         self.signed_regions: list[str] = []  # the region of each correctly signed request
+        self.foundation_models = list(FOUNDATION_MODELS)
 
     def reset(self) -> None:
         super().reset()
@@ -82,6 +96,7 @@ class FakeBedrock(FakeServer):
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/model/{model_id}/invoke", self._invoke)
+        app.router.add_get("/foundation-models", self._foundation_models)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
 
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
@@ -120,6 +135,31 @@ class FakeBedrock(FakeServer):
             )
         self.signed_regions.append(region)
         return None
+
+    async def _foundation_models(self, request: web.Request) -> web.StreamResponse:
+        problem = self._signature_problem(request, request[RECORDED])
+        if problem is not None:
+            return bedrock_error(403, problem)
+        wanted = request.query.get("byOutputModality")
+        summaries = []
+        for model_id, outputs, status, end in self.foundation_models:
+            if wanted and wanted not in outputs:
+                continue
+            lifecycle: dict[str, Any] = {"status": status}
+            if end is not None:
+                lifecycle["endOfLifeTime"] = f"{end}T00:00:00Z"
+            summaries.append(
+                {
+                    "modelArn": f"arn:aws:bedrock:us-west-2::foundation-model/{model_id}",
+                    "modelId": model_id,
+                    "providerName": model_id.partition(".")[0].title(),
+                    "inputModalities": ["TEXT"],
+                    "outputModalities": list(outputs),
+                    "inferenceTypesSupported": ["ON_DEMAND"],
+                    "modelLifecycle": lifecycle,
+                }
+            )
+        return json_response({"modelSummaries": summaries})
 
     async def _invoke(self, request: web.Request) -> web.StreamResponse:
         recorded: RecordedRequest = request[RECORDED]

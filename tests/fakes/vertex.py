@@ -2,9 +2,13 @@
 
 `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent` answers
 as the Gemini API does (FakeGoogle builds the answer), after checking the project, location and
-an `Authorization: Bearer` token this fake issued. `POST /token` is the service-account flow
-google-auth speaks: a JWT-bearer grant whose RS256 signature is checked with the test key's
-public half, and whose issuer, audience (Google's token endpoint) and scope must be right.
+an `Authorization: Bearer` token this fake issued. `GET /v1beta1/publishers/google/models` is
+Model Garden's `publishers.models.list` (paged by pageSize and pageToken), behind the same
+bearer check. `POST /token` is the service-account flow google-auth speaks: a JWT-bearer grant
+whose RS256 signature is checked with the test key's public half, and whose issuer, audience
+(Google's token endpoint) and scope must be right. Faults reach the token endpoint only when
+queued `.on("/token")`; `token_lifetime` under google-auth's refresh margin (3m45s) makes every
+call fetch a fresh token, as when a token has just expired.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from tests.fakes.server import FAULT, RECORDED, Fault, RecordedRequest, json_res
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CLIENT_EMAIL = "imagehub-test@test-project.iam.gserviceaccount.com"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+#: What publishers.models.list shows for Google in December 2026 (image and other models).
+PUBLISHED = ("gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash", "gemini-3-pro")
 
 
 def write_service_account(path: Path, token_uri: str, project: str) -> rsa.RSAPublicKey:
@@ -62,6 +68,8 @@ class FakeVertex(FakeGoogle):
         self.public_key = public_key
         self.tokens: set[str] = set()
         self.grants = 0
+        self.token_lifetime = 3599
+        self.published: list[str] = list(PUBLISHED)
 
     @property
     def token_uri(self) -> str:
@@ -69,13 +77,20 @@ class FakeVertex(FakeGoogle):
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/token", self._token)
+        app.router.add_get("/v1beta1/publishers/{publisher}/models", self._publisher_models)
         app.router.add_post(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{target}", self._vertex
         )
         app.router.add_route("*", "/{tail:.*}", self._not_found)
 
     def _take_fault(self, path: str) -> Fault | None:
-        return super()._take_fault(path) if path != "/token" else None
+        if path != "/token":
+            return super()._take_fault(path)
+        with self._lock:  # the token endpoint takes only the faults aimed at it
+            for i, fault in enumerate(self._faults):
+                if fault.path == "/token":
+                    return self._faults.pop(i)
+        return None
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         recorded: RecordedRequest = request[RECORDED]
@@ -88,7 +103,8 @@ class FakeVertex(FakeGoogle):
         token = "ya29.fake-" + secrets.token_urlsafe(24)
         self.tokens.add(token)
         self.grants += 1
-        return json_response({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+        body = {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"}
+        return json_response(body)
 
     def _check_assertion(self, assertion: str) -> str | None:
         try:
@@ -117,15 +133,39 @@ class FakeVertex(FakeGoogle):
             return "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe."
         return None
 
+    def _unauthenticated(self, recorded: RecordedRequest) -> web.Response | None:
+        scheme, _, token = recorded.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token in self.tokens:
+            return None
+        return self._error(
+            401,
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+            "login cookie or other valid authentication credential.",
+        )
+
+    async def _publisher_models(self, request: web.Request) -> web.StreamResponse:
+        """publishers.models.list: `publisherModels[].name` = "publishers/google/models/<id>"."""
+        if (denied := self._unauthenticated(request[RECORDED])) is not None:
+            return denied
+        if request.match_info["publisher"] != "google":
+            return self._error(404, "Publisher not found.")
+        size = max(1, min(int(request.query.get("pageSize") or 100), 100))
+        start = int(request.query.get("pageToken") or 0)
+        page = self.published[start : start + size]
+        body: dict[str, Any] = {
+            "publisherModels": [
+                {"name": f"publishers/google/models/{name}", "versionId": "001", "launchStage": "GA"}
+                for name in page
+            ]
+        }
+        if start + size < len(self.published):
+            body["nextPageToken"] = str(start + size)
+        return json_response(body)
+
     async def _vertex(self, request: web.Request) -> web.StreamResponse:
         recorded: RecordedRequest = request[RECORDED]
-        scheme, _, token = recorded.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or token not in self.tokens:
-            return self._error(
-                401,
-                "Request had invalid authentication credentials. Expected OAuth 2 access token, "
-                "login cookie or other valid authentication credential.",
-            )
+        if (denied := self._unauthenticated(recorded)) is not None:
+            return denied
         if request.match_info["project"] != self.project:
             return self._error(403, f"Permission denied on resource project {request.match_info['project']}.")
         model, sep, method = request.match_info["target"].rpartition(":")

@@ -34,6 +34,13 @@ class Platform:
     models: dict[str, str] = field(default_factory=dict)  # catalog model -> the platform's id
     retired: dict[str, Retirement] = field(default_factory=dict)
     limited_access: tuple[str, ...] = ()
+    # Image models the platform lists that the hub does not serve on purpose (Bedrock's
+    # Stability image services: edit tools, not generators); `models check` ignores them.
+    not_served: tuple[str, ...] = ()
+
+    def known_ids(self) -> set[str]:
+        """Every platform id this table speaks of: mapped, retired or deliberately not served."""
+        return set(self.models.values()) | {self.upstream_id(m) for m in self.retired} | set(self.not_served)
 
     def upstream_id(self, model: str) -> str:
         """The platform's own id for a catalog model: its table's entry, else the same name."""
@@ -55,6 +62,7 @@ def _platform(name: str, table: dict[str, Any]) -> Platform:
         dict(table.get("models", {})),
         retired,
         tuple(table.get("limited_access", ())),
+        tuple(table.get("not_served", ())),
     )
 
 

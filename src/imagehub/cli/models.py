@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from imagehub.catalog import CatalogFileError, load_catalog, today
-from imagehub.catalog.drift import Drift, drift
+from imagehub.catalog import Catalog, CatalogFileError, load_catalog, today
+from imagehub.catalog.drift import Drift, drift, platform_drift
+from imagehub.catalog.platforms import platform
 from imagehub.config import Settings
 from imagehub.upstream.deployments import ConfigError, Deployment, load_config
-from imagehub.upstream.listing import LISTABLE, list_upstream_models
+from imagehub.upstream.listing import FAMILY_LISTS, LISTABLE, Listing, list_upstream_models
 from imagehub.upstream.providers.errors import ProviderError
 from imagehub.upstream.registry import PROVIDERS
 
@@ -73,13 +74,23 @@ def models_pull(model_id: str, revision: str | None, variant: str | None) -> Non
     )
 
 
-async def _read(deployment: Deployment) -> tuple[list[tuple[str, Any]] | None, str | None]:
-    """(name, shutdown date) of every model the upstream lists, or why it could not be read."""
+async def _read(deployment: Deployment) -> tuple[Listing | None, str | None]:
+    """What the upstream lists, or why it could not be read (never a credential)."""
     try:
-        listed = await list_upstream_models(deployment, os.environ)
+        return await list_upstream_models(deployment, os.environ), None
     except ProviderError as error:
         return None, error.message
-    return [(item.name, item.shutdown_date) for item in listed], None
+    except ConfigError as error:
+        return None, str(error)
+
+
+def _compare(catalog: Catalog, deployment: Deployment, listing: Listing, on: Any) -> Drift:
+    if listing.ids is None:  # OpenAI, Gemini: the whole catalog family
+        family = PROVIDERS[deployment.provider].models_family
+        pairs = [(item.name, item.shutdown_date) for item in listing.models]
+        return drift(catalog, family, deployment.provider, pairs, on)
+    triples = [(item.name, item.shutdown_date, item.image) for item in listing.models]
+    return platform_drift(catalog, platform(deployment.provider), listing.ids, triples, on)
 
 
 def _say(name: str, url: str, found: Drift | None, error: str | None) -> None:
@@ -105,8 +116,10 @@ def _say(name: str, url: str, found: Drift | None, error: str | None) -> None:
 def models_check(as_json: bool) -> None:
     """Compare the catalog with every configured upstream's model list; exit 1 on drift.
 
-    Reads OpenAI's GET /v1/models (with shutdown_date) and Gemini's models.list. Exit 0: no
-    drift; 1: drift; 2: a list could not be read or the configuration is broken.
+    Reads OpenAI's GET /v1/models (with shutdown_date), Gemini's models.list, and for each cloud
+    deployment its platform's list (Azure OpenAI's v1 models, Vertex AI's publisher models,
+    Bedrock's ListFoundationModels) with that deployment's own credentials. Exit 0: no drift;
+    1: drift; 2: a list could not be read or the configuration is broken.
     """
     settings = Settings()
     try:
@@ -116,25 +129,31 @@ def models_check(as_json: bool) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     on = today()
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     report: list[dict[str, Any]] = []
     drifted = failed = False
     for deployment in config.deployments:
-        if deployment.provider not in LISTABLE or (deployment.provider, deployment.url) in seen:
+        # One check per OpenAI or Gemini account; a cloud deployment is its own (what it maps).
+        own = "" if deployment.provider in FAMILY_LISTS else deployment.name
+        once = (deployment.provider, deployment.url, own)
+        if deployment.provider not in LISTABLE or once in seen:
             continue
-        seen.add((deployment.provider, deployment.url))
-        listed, error = asyncio.run(_read(deployment))
-        family = PROVIDERS[deployment.provider].models_family
-        found = drift(catalog, family, deployment.provider, listed, on) if listed is not None else None
+        seen.add(once)
+        listing, error = asyncio.run(_read(deployment))
+        found = _compare(catalog, deployment, listing, on) if listing is not None else None
+        url = listing.where if listing is not None else deployment.url
         drifted |= bool(found and found.any)
         failed |= error is not None
         entry: dict[str, Any] = {"deployment": deployment.name, "provider": deployment.provider}
-        entry.update({"url": deployment.url, "error": error, **(found.public() if found else {})})
+        entry.update({"url": url, "error": error, **(found.public() if found else {})})
         report.append(entry)
         if not as_json:
-            _say(deployment.name, deployment.url, found, error)
+            _say(deployment.name, url, found, error)
     if as_json:
         click.echo(json.dumps({"date": on.isoformat(), "drift": drifted, "upstreams": report}, indent=2))
     elif not report:
-        click.echo("No OpenAI or Gemini deployment is configured: nothing to check.")
+        click.echo(
+            "No OpenAI, Gemini, Azure OpenAI, Vertex AI or Bedrock deployment is configured: "
+            "nothing to check."
+        )
     sys.exit(1 if drifted else 2 if failed else 0)

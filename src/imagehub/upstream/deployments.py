@@ -11,6 +11,7 @@ or Ray Serve over HTTP: it names its one model and the engine's `base_url`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -32,7 +33,7 @@ from imagehub.billing.pricing import BillingConfig
 from imagehub.catalog import Catalog
 from imagehub.catalog.platforms import platform
 from imagehub.upstream.platform_fields import PlatformFields
-from imagehub.upstream.registry import PROVIDERS
+from imagehub.upstream.registry import PROVIDERS, Requirement
 
 PROVIDER_KINDS = tuple(PROVIDERS)
 # Providers one environment variable can configure (a key alone gives a deployment).
@@ -324,6 +325,40 @@ def _check_models(config: HubConfig, catalog: Catalog) -> HubConfig:
     return config.model_copy(update={"deployments": tuple(deployments)})
 
 
+def _missing(deployment: Deployment, need: Requirement, environ: Mapping[str, str]) -> str | None:
+    """Why `need` is not met, or None: the field, a variable, or the credentials file gives it."""
+    if getattr(deployment, need.setting) or any(environ.get(v) for v in need.variables):
+        return None
+    where = " or ".join((need.setting, *need.variables))
+    if need.key_file is None or need.key_file_field is None:
+        return f"needs {where}"
+    field, variable = need.key_file
+    key_file = getattr(deployment, field) or environ.get(variable)
+    if not key_file:
+        return None  # Application Default Credentials may name it; the first call will say
+    try:
+        found = json.loads(Path(key_file).read_text(encoding="utf-8")).get(need.key_file_field)
+    except (OSError, ValueError, AttributeError) as exc:
+        return f"cannot read the credentials file {key_file} ({type(exc).__name__})"
+    return None if found else f"needs {where}: the credentials file {key_file} names no {need.key_file_field}"
+
+
+def _check_platforms(config: HubConfig, environ: Mapping[str, str]) -> None:
+    """Refuse at start-up what would fail every call: a cloud's missing region, project or key."""
+    for deployment in config.deployments:
+        for need in PROVIDERS[deployment.provider].required:
+            problem = _missing(deployment, need, environ)
+            if problem:
+                raise ConfigError(
+                    f"deployment {deployment.name!r} (provider {deployment.provider!r}) {problem}"
+                )
+        if deployment.auth == "api_key" and not deployment.credential(environ):
+            variable = deployment.key_variable or "api_key_env"
+            raise ConfigError(
+                f"deployment {deployment.name!r}: auth = 'api_key' but no key is set ({variable})"
+            )
+
+
 def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
     """Read the TOML file if given, else derive deployments from the environment."""
     environ = os.environ if environ is None else environ
@@ -345,4 +380,6 @@ def load_config(catalog: Catalog, path: Path | None, environ: Mapping[str, str] 
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         except ValidationError as exc:
             raise ConfigError(f"invalid configuration in {path}:\n{exc}") from exc
-    return _limits_from_environment(_check_models(config, catalog), environ)
+    config = _limits_from_environment(_check_models(config, catalog), environ)
+    _check_platforms(config, environ)
+    return config

@@ -1,27 +1,42 @@
 """Read an upstream's own model list: OpenAI's `GET /models` (with `shutdown_date`), Gemini's
-`models.list` (paged). What `imagehub models check` compares the catalog with."""
+`models.list` (paged), and each cloud platform's own through its adapter (`list_models`: Azure
+OpenAI's v1 models, Vertex AI's publisher models, Bedrock's ListFoundationModels), with the
+deployment's own auth and address. What `imagehub models check` compares the catalog with."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from imagehub.upstream.deployments import Deployment
+from imagehub.upstream.providers.base import ListedModel, ListsModels, ProviderFactory
 from imagehub.upstream.providers.gemini import parse_google_error
 from imagehub.upstream.providers.http import UpstreamClient
 from imagehub.upstream.providers.openai.provider import parse_openai_error
+from imagehub.upstream.registry import PROVIDERS
 
-#: Providers whose model list the hub can read.
-LISTABLE = ("openai", "google")
+#: The APIs whose list is compared with a whole catalog family (every model they serve).
+FAMILY_LISTS = ("openai", "google")
+#: Providers whose model list the hub can read: those, and the platforms whose adapter lists.
+LISTABLE = (*FAMILY_LISTS, "azure", "vertex", "bedrock")
 _MAX_PAGES = 50
+
+__all__ = ["FAMILY_LISTS", "LISTABLE", "ListedModel", "Listing", "list_upstream_models"]
 
 
 @dataclass(frozen=True, slots=True)
-class ListedModel:
-    name: str
-    shutdown_date: date | None = None
+class Listing:
+    """What one deployment's upstream lists, and where it was read.
+
+    `ids` is set for a cloud platform: each catalog model the deployment maps, by the id the
+    platform's list shows for it; the comparison is then with what the deployment maps.
+    """
+
+    models: list[ListedModel]
+    where: str
+    ids: dict[str, str] | None = None
 
 
 def _day(value: Any) -> date | None:
@@ -63,8 +78,21 @@ async def _google(client: UpstreamClient, deployment: Deployment, key: str | Non
     return listed
 
 
-async def list_upstream_models(deployment: Deployment, environ: Mapping[str, str]) -> list[ListedModel]:
-    """The deployment's model list, or a ProviderError saying why it could not be read."""
+async def _platform(deployment: Deployment, environ: Mapping[str, str]) -> Listing:
+    factory = cast("type[ProviderFactory]", PROVIDERS[deployment.provider].load_adapter())
+    adapter = factory.from_deployment(deployment, environ)
+    try:
+        lister = cast("ListsModels", adapter)
+        ids = {model: lister.listed_id(model) for model in deployment.models}
+        return Listing(await lister.list_models(), lister.list_url(), ids)
+    finally:
+        await adapter.close()
+
+
+async def list_upstream_models(deployment: Deployment, environ: Mapping[str, str]) -> Listing:
+    """The deployment's model list, or a ProviderError (ConfigError) saying why it could not be read."""
+    if deployment.provider not in FAMILY_LISTS:
+        return await _platform(deployment, environ)
     key = deployment.credential(environ)
     client = UpstreamClient(
         label=f"deployment {deployment.name!r}",
@@ -73,7 +101,7 @@ async def list_upstream_models(deployment: Deployment, environ: Mapping[str, str
     )
     try:
         if deployment.provider == "openai":
-            return await _openai(client, deployment, key)
-        return await _google(client, deployment, key)
+            return Listing(await _openai(client, deployment, key), f"{deployment.url}/models")
+        return Listing(await _google(client, deployment, key), f"{deployment.url}/models")
     finally:
         await client.close()

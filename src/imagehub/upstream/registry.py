@@ -16,6 +16,22 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class Requirement:
+    """A platform setting a deployment cannot work without, checked when the configuration loads.
+
+    `variables` may give it instead of the deployment's own field. Where a credentials file may
+    name it (`key_file`: the field and variable naming that file, `key_file_field`: the JSON
+    field), a named file must; with no file at all, the platform's default credential chain
+    (Application Default Credentials) may still find it, so it is left to the first call.
+    """
+
+    setting: str
+    variables: tuple[str, ...] = ()
+    key_file: tuple[str, str] | None = None
+    key_file_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderEntry:
     name: str  # what `provider = "…"` says in a deployment
     adapter: str  # "module:Class", imported on first use
@@ -32,6 +48,7 @@ class ProviderEntry:
     # Off for openai and google, whose file deployments often point at other servers that must
     # not receive the OpenAI or Gemini key.
     key_env_default: bool = False
+    required: tuple[Requirement, ...] = ()  # settings without which no call can be made
 
     @property
     def models_family(self) -> str:
@@ -85,6 +102,14 @@ PROVIDERS: dict[str, ProviderEntry] = {
             base_url_env="GOOGLE_VERTEX_BASE_URL",
             keyless=True,
             settings=frozenset({"project", "location", "credentials_file", "upstream_names"}),
+            required=(
+                Requirement(
+                    "project",
+                    ("GOOGLE_CLOUD_PROJECT",),
+                    key_file=("credentials_file", "GOOGLE_APPLICATION_CREDENTIALS"),
+                    key_file_field="project_id",
+                ),
+            ),
         ),
         # Bedrock: the address follows the region; requests are SigV4-signed from the AWS chain.
         ProviderEntry(
@@ -94,6 +119,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
             base_url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
             keyless=True,
             settings=frozenset({"region", "upstream_names"}),
+            required=(Requirement("region", ("AWS_REGION", "AWS_DEFAULT_REGION")),),
         ),
         # Image vendors (docs/image-vendors.md): declared adapters over providers/declared.py.
         _vendor("bfl", "bfl:BFLProvider", "https://api.bfl.ai/v1", "BFL_API_KEY", polls=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from imagehub.schema.images import GenerationResult, ImageJob
@@ -53,3 +54,30 @@ class RefusesSome(Protocol):
     """
 
     def refusal(self, job: ImageJob) -> ClientFault | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListedModel:
+    """One entry of an upstream's own model list, as `imagehub models check` compares it.
+
+    `image` is what the platform says of its output (Bedrock's outputModalities); None where
+    the list does not say, and the name has to tell.
+    """
+
+    name: str
+    shutdown_date: date | None = None
+    image: bool | None = None
+
+
+class ListsModels(Protocol):
+    """A cloud adapter that reads its platform's model list with the deployment's own auth."""
+
+    def listed_id(self, model: str) -> str:
+        """The id the platform's list shows for a catalog model this deployment maps."""
+        ...
+
+    def list_url(self) -> str:
+        """Where the list is read, for the report (no credential in it)."""
+        ...
+
+    async def list_models(self) -> list[ListedModel]: ...

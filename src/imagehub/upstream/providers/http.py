@@ -63,9 +63,16 @@ class UpstreamClient:
     """
 
     def __init__(
-        self, *, label: str, timeout_seconds: float, secrets: tuple[str, ...] = (), max_connections: int = 0
+        self,
+        *,
+        label: str,
+        timeout_seconds: float,
+        secrets: tuple[str, ...] = (),
+        max_connections: int = 0,
+        retry_statuses: frozenset[int] = frozenset({408, 429}),
     ) -> None:
         self.label = label
+        self._retry_statuses = retry_statuses  # 4xx statuses worth another try; 5xx always are
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(10.0, timeout_seconds))
         self._secrets = tuple(secret for secret in secrets if secret)
         self._max_connections = max_connections
@@ -196,7 +203,7 @@ class UpstreamClient:
     ) -> ProviderError:
         info = parse_error(status, payload)
         message, code = self.redact(info.message or f"HTTP {status}"), info.code
-        if status == 429 or status >= 500 or status == 408:
+        if status >= 500 or status in self._retry_statuses:
             return Retryable(f"{self.label}: {message}", status=status, code=code, retry_after=retry_after)
         if status == 404 and code in MODEL_NOT_FOUND_CODES:
             return ModelGone(

@@ -10,6 +10,7 @@ else is the OpenAI adapter's own code.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from yarl import URL
@@ -19,6 +20,7 @@ from imagehub.schema.images import ImageJob
 from imagehub.upstream.deployments import ConfigError, Deployment
 from imagehub.upstream.providers.azure.auth import EntraTokens
 from imagehub.upstream.providers.azure.errors import parse_azure_error
+from imagehub.upstream.providers.base import ListedModel
 from imagehub.upstream.providers.errors import ClientFault
 from imagehub.upstream.providers.http import UpstreamErrorInfo
 from imagehub.upstream.providers.openai.provider import OpenAIProvider
@@ -88,7 +90,35 @@ class AzureOpenAIProvider(OpenAIProvider):
             )
         return None
 
+    def listed_id(self, model: str) -> str:
+        """The list names the resource's models, not its deployments: a model by its own name."""
+        return self._platform.upstream_id(model)
+
+    def list_url(self) -> str:
+        return f"{self._base}/v1/models"
+
+    async def list_models(self) -> list[ListedModel]:
+        """`GET {endpoint}/openai/v1/models` with the deployment's api-key or Entra ID token."""
+        payload = await self._client.request_json(
+            "GET", self.list_url(), headers=await self.auth_headers(), parse_error=parse_azure_error
+        )
+        entries = payload.get("data") if isinstance(payload, dict) else None
+        return [
+            ListedModel(str(entry["id"]), _retirement(entry))
+            for entry in entries or []
+            if isinstance(entry, dict) and entry.get("id")
+        ]
+
     async def close(self) -> None:
         await super().close()
         if self._tokens is not None:
             await self._tokens.close()
+
+
+def _retirement(entry: dict[str, Any]) -> date | None:
+    """Azure's `deprecation.inference` (Unix seconds): the day the model stops answering."""
+    deprecation = entry.get("deprecation")
+    when = deprecation.get("inference") if isinstance(deprecation, dict) else None
+    if isinstance(when, int | float) and not isinstance(when, bool):
+        return datetime.fromtimestamp(when, UTC).date()
+    return None

@@ -33,8 +33,10 @@ class Signer:
             return None
         return self._credentials.get_frozen_credentials()  # refreshes temporary credentials when due
 
-    async def headers(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
-        """`headers` plus the SigV4 ones (Authorization, X-Amz-Date, X-Amz-Security-Token) for a POST."""
+    async def headers(
+        self, url: str, body: bytes, headers: dict[str, str], method: str = "POST"
+    ) -> dict[str, str]:
+        """`headers` plus the SigV4 ones (Authorization, X-Amz-Date, X-Amz-Security-Token)."""
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
@@ -46,6 +48,6 @@ class Signer:
             ) from None
         if credentials is None:
             raise DeploymentFault(f"{self._label} found no AWS credentials in the standard chain.")
-        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+        request = AWSRequest(method=method, url=url, data=body, headers=headers)
         SigV4Auth(credentials, SERVICE, self.region).add_auth(request)
         return dict(request.headers.items())

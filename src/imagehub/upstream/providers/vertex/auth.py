@@ -8,6 +8,7 @@ valid, which google-auth reckons a few minutes before the real expiry. Tokens ar
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from imagehub.upstream.providers.errors import DeploymentFault, ProviderError, Retryable
@@ -58,6 +59,13 @@ class GoogleTokens:
         return str(self._credentials.token)
 
 
+def _oauth_error(exc: Exception) -> str:
+    """The token endpoint's OAuth `error` code (invalid_grant …): a word, never the grant or a token."""
+    answer = exc.args[1] if len(exc.args) > 1 else None
+    code = answer.get("error") if isinstance(answer, dict) else None
+    return f": {code}" if isinstance(code, str) and re.fullmatch(r"[A-Za-z_]{1,64}", code) else ""
+
+
 def _classified(label: str, exc: Exception) -> ProviderError:
     """A missing or refused credential: try another deployment; an unreachable token endpoint: retry."""
     from google.auth import exceptions
@@ -67,5 +75,9 @@ def _classified(label: str, exc: Exception) -> ProviderError:
             f"{label} could not reach Google's token endpoint.", status=502, code="upstream_connection_error"
         )
     if isinstance(exc, exceptions.RefreshError) and getattr(exc, "retryable", False):
-        return Retryable(f"{label}: Google's token endpoint failed; retrying.", status=502)
-    return DeploymentFault(f"{label} has no usable Google credentials ({type(exc).__name__}).")
+        return Retryable(
+            f"{label}: Google's token endpoint failed ({type(exc).__name__}{_oauth_error(exc)}).", status=502
+        )
+    return DeploymentFault(
+        f"{label} has no usable Google credentials ({type(exc).__name__}{_oauth_error(exc)})."
+    )

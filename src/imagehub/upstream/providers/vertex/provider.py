@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from yarl import URL
+
 from imagehub.catalog.platforms import platform
 from imagehub.schema.images import GenerationResult, ImageJob
 from imagehub.upstream.deployments import Deployment
+from imagehub.upstream.providers.base import ListedModel
 from imagehub.upstream.providers.errors import DeploymentFault
-from imagehub.upstream.providers.gemini import GenerateContentProvider
+from imagehub.upstream.providers.gemini import GenerateContentProvider, parse_google_error
 from imagehub.upstream.providers.vertex.auth import GoogleTokens
 
 DEFAULT_LOCATION = "global"
+_MAX_PAGES = 50
+_PUBLISHED = "publishers/google/models"
 
 
 def vertex_base(location: str) -> str:
@@ -48,10 +53,38 @@ class VertexProvider(GenerateContentProvider):
         self._names = dict(deployment.upstream_names)
         self._platform = platform("vertex")
 
+    def listed_id(self, model: str) -> str:
+        return self._names.get(model) or self._platform.upstream_id(model)
+
     def model_url(self, job: ImageJob) -> str:
-        model = self._names.get(job.spec.name) or self._platform.upstream_id(job.spec.name)
         where = f"projects/{self._project}/locations/{self._location}"
-        return f"{self._base}/{where}/publishers/google/models/{model}"
+        return f"{self._base}/{where}/{_PUBLISHED}/{self.listed_id(job.spec.name)}"
+
+    def list_url(self) -> str:
+        # Model Garden's publisher list is a v1beta1 method on the same regional host.
+        return f"{self._base.removesuffix('/v1')}/v1beta1/{_PUBLISHED}"
+
+    async def list_models(self) -> list[ListedModel]:
+        """`publishers.models.list` for Google's models, paged, with the deployment's OAuth token."""
+        listed: list[ListedModel] = []
+        token = ""
+        for _ in range(_MAX_PAGES):
+            query = {"pageSize": "100", **({"pageToken": token} if token else {})}
+            payload = await self._client.request_json(
+                "GET",
+                URL(self.list_url()).with_query(query),
+                headers=await self.auth_headers(),
+                parse_error=parse_google_error,
+            )
+            page = payload if isinstance(payload, dict) else {}
+            for entry in page.get("publisherModels") or []:
+                name = str(entry.get("name") or "") if isinstance(entry, dict) else ""
+                if name:
+                    listed.append(ListedModel(name.rpartition("/")[2].partition("@")[0]))
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                break
+        return listed
 
     async def auth_headers(self) -> dict[str, str]:
         token = await self._tokens.token(f"deployment {self.name!r}")
