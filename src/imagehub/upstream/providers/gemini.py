@@ -14,6 +14,8 @@ import asyncio
 import base64
 from typing import Any
 
+from imagehub.payloads.jsonstream import SPOOL_ABOVE_BYTES
+from imagehub.payloads.spool import Spool
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.upstream.deployments import Deployment
 from imagehub.upstream.providers.errors import ClientFault, DeploymentFault, Retryable
@@ -107,6 +109,7 @@ class GenerateContentProvider:
                 headers=await self.auth_headers(),
                 json=body,
                 parse_error=parse_google_error,
+                spool_above=SPOOL_ABOVE_BYTES,
             )
         except ClientFault as fault:
             if fault.code == "api_key_invalid":  # Google says 400 for a bad key: our fault, not the client's
@@ -145,9 +148,12 @@ class GenerateContentProvider:
         for candidate in candidates:
             for part in (candidate.get("content") or {}).get("parts") or []:
                 inline = part.get("inlineData") or part.get("inline_data")
-                if inline and not part.get("thought") and isinstance(inline.get("data"), str):
+                data = inline.get("data") if inline else None
+                if inline and not part.get("thought") and isinstance(data, (str, Spool)):
                     mime = inline.get("mimeType") or inline.get("mime_type") or "image/png"
-                    return GeneratedImage(format=_FORMATS.get(mime, "png"), b64=inline["data"])
+                    if isinstance(data, Spool):  # a 4K image: megabytes, kept off the heap
+                        return GeneratedImage(format=_FORMATS.get(mime, "png"), spool=data)
+                    return GeneratedImage(format=_FORMATS.get(mime, "png"), b64=data)
         reasons = {str(candidate.get("finishReason")) for candidate in candidates}
         blocking = reasons & _BLOCKING_FINISH
         if blocking:

@@ -20,6 +20,8 @@ import orjson
 from yarl import URL
 
 from imagehub.catalog.platforms import platform
+from imagehub.payloads.jsonstream import SPOOL_ABOVE_BYTES
+from imagehub.payloads.spool import Spool
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.upstream.deployments import ConfigError, Deployment
 from imagehub.upstream.providers.base import ListedModel
@@ -119,7 +121,12 @@ class BedrockProvider:
         plain = {"Content-Type": "application/json", "Accept": "application/json"}
         headers = await self._signer.headers(url, body, plain)
         payload = await self._client.request_json(
-            "POST", URL(url, encoded=True), headers=headers, content=body, parse_error=parse_bedrock_error
+            "POST",
+            URL(url, encoded=True),
+            headers=headers,
+            content=body,
+            parse_error=parse_bedrock_error,
+            spool_above=SPOOL_ABOVE_BYTES,
         )
         return self._image(payload, job)
 
@@ -132,13 +139,15 @@ class BedrockProvider:
                     code="content_policy_violation",
                 )
         images = payload.get("images") if isinstance(payload, dict) else None
-        if reasons or not images or not isinstance(images[0], str):
+        if reasons or not images or not isinstance(images[0], (str, Spool)):
             detail = ", ".join(map(str, reasons)) or "no image"
             raise Retryable(
                 f"deployment {self.name!r} answered without an image ({detail}).",
                 status=502,
                 code="upstream_bad_response",
             )
+        if isinstance(images[0], Spool):
+            return GeneratedImage(format=job.output_format or "png", spool=images[0])
         return GeneratedImage(format=job.output_format or "png", b64=images[0])
 
     async def generate(self, job: ImageJob) -> GenerationResult:

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
+from imagehub.payloads.budget import ANSWERS, Share
+from imagehub.payloads.spool import TAKE_TIMEOUT_SECONDS
 from imagehub.schema.events import PartialImage, StreamItem
 from imagehub.schema.images import GeneratedImage, GenerationResult, ImageJob
 from imagehub.upstream.providers.errors import Retryable
@@ -80,6 +82,18 @@ class OpenAIStreamer:
             await response.aclose()
 
     async def _items(self, source: EventSource, job: ImageJob) -> AsyncGenerator[StreamItem, None]:
+        """The stream's items; each image's bytes count against the answer budget while held
+        (a partial until it has been passed on, a completed image until the stream ends)."""
+        share = Share()
+        try:
+            async for item in self._counted_items(source, job, share):
+                yield item
+        finally:
+            ANSWERS.give(share.held, share)
+
+    async def _counted_items(
+        self, source: EventSource, job: ImageJob, share: Share
+    ) -> AsyncGenerator[StreamItem, None]:
         images: list[GeneratedImage] = []
         usage: dict[str, object] | None = None
         echo: dict[str, object] = {}
@@ -93,8 +107,11 @@ class OpenAIStreamer:
                 fmt = str(data.get("output_format") or job.output_format)
                 if kind.endswith(".partial_image") and isinstance(b64, str):
                     index = int(data.get("partial_image_index") or 0)
+                    await ANSWERS.take(len(b64), TAKE_TIMEOUT_SECONDS, share)
                     yield PartialImage(b64, index, fmt, image_index=len(images))
+                    ANSWERS.give(len(b64), share)  # passed on: the client has it
                 elif kind.endswith(".completed") and isinstance(b64, str):
+                    await ANSWERS.take(len(b64), TAKE_TIMEOUT_SECONDS, share)
                     image = GeneratedImage(format=fmt, b64=b64)
                     images.append(image)
                     usage = _added(usage, data.get("usage"))
