@@ -1,10 +1,11 @@
 """How much memory the hub holds for a big answer: n=10 images of 1792x1024 as b64_json.
 
 The fake upstream answers with ten noisy (incompressible) 1792x1024 PNGs, about 5.5 MB each in
-base64, so the whole payload is ~55 MB. The hub's peak RSS above its idle RSS, divided by the
-payload size, is how many copies of the payload it held at once. (No catalog model takes n=10 at
-1792x1024 — dall-e-3 is n=1 — so the request asks gpt-image-1 for n=10 and the fake answers with
-1792x1024 images: the bytes that cross the hub are the ones the target names.)
+base64, so the whole payload is ~73 MB. The hub's peak RSS above its idle RSS, divided by the
+payload size, is how many copies of the payload it held at once, for `b64_json` (passed through)
+and `url` (decoded into the store). The request asks gpt-image-2 (a live model: a retired name
+would be resized by its successor, which decodes pixels) for n=10 at 1536x1024, and the fake
+answers with 1792x1024 images: the bytes that cross the hub are the ones the target names.
 
 Run: python bench/big_response.py
 """
@@ -62,10 +63,10 @@ def upstream_main(port: int) -> None:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="imagehub-big-"))
-    up_port, hub_port = free_port(), free_port()
+    up_port = free_port()
     (work / "hub.toml").write_text(
         f'[[deployments]]\nname = "big"\nprovider = "openai"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n'
-        'api_key = "sk-big"\nmodels = ["gpt-image-1"]\n'
+        'api_key = "sk-big"\nmodels = ["gpt-image-2"]\n'
     )
     env = {
         **os.environ,
@@ -81,6 +82,18 @@ def main() -> None:
         text=True,
         check=True,
     ).stdout.strip()
+    try:
+        wait_http(f"http://127.0.0.1:{up_port}/", upstream, timeout=120)
+        payload = int(httpx.get(f"http://127.0.0.1:{up_port}/", timeout=120).text)
+        for fmt in ("b64_json", "url"):
+            measure(env, key, payload, fmt)
+    finally:
+        upstream.terminate()
+
+
+def measure(env: dict[str, str], key: str, payload: int, fmt: str) -> None:
+    """A fresh hub, one warm-up request, then the big one: its peak RSS over the idle one."""
+    hub_port = free_port()
     hub = subprocess.Popen(
         [sys.executable, "-m", "imagehub", "serve", "--port", str(hub_port), "--log-level", "warning"],
         env=env,
@@ -88,44 +101,30 @@ def main() -> None:
     )
     try:
         wait_http(f"http://127.0.0.1:{hub_port}/healthz", hub)
-        wait_http(f"http://127.0.0.1:{up_port}/", upstream, timeout=120)
-        payload = int(httpx.get(f"http://127.0.0.1:{up_port}/", timeout=120).text)
-        request = {
-            "model": "gpt-image-1",
-            "prompt": "big",
-            "n": N,
-            "size": "1536x1024",
-            "response_format": "b64_json",
-        }
+        request = {"model": "gpt-image-2", "prompt": "big", "n": N, "size": "1536x1024", "response_format": fmt}
         headers = {"Authorization": f"Bearer {key}"}
+        url = f"http://127.0.0.1:{hub_port}/api/images/generations"
         # One small request first, so imports and pools are warm before we read the baseline.
-        httpx.post(
-            f"http://127.0.0.1:{hub_port}/api/images/generations",
-            json={**request, "n": 1},
-            headers=headers,
-            timeout=120,
-        )
+        httpx.post(url, json={**request, "n": 1}, headers=headers, timeout=120)
         time.sleep(0.5)
         baseline = rss_kb(hub.pid, "VmRSS")
         before_peak = rss_kb(hub.pid, "VmHWM")
         started = time.monotonic()
-        response = httpx.post(
-            f"http://127.0.0.1:{hub_port}/api/images/generations", json=request, headers=headers, timeout=300
-        )
+        response = httpx.post(url, json=request, headers=headers, timeout=300)
         elapsed = time.monotonic() - started
         response.raise_for_status()
         peak = rss_kb(hub.pid, "VmHWM")
         received = len(response.content)
     finally:
         hub.terminate()
-        upstream.terminate()
+        hub.wait(30)
     growth = (max(peak, before_peak) - baseline) / 1024
     print(
-        f"payload from upstream: {payload / 1e6:.1f} MB; response to client: {received / 1e6:.1f} MB "
+        f"{fmt}: payload from upstream {payload / 1e6:.1f} MB; response to client {received / 1e6:.1f} MB "
         f"in {elapsed:.2f} s"
     )
     print(
-        f"hub RSS: idle {baseline / 1024:.0f} MB, peak {peak / 1024:.0f} MB, growth {growth:.0f} MB "
+        f"{fmt}: hub RSS idle {baseline / 1024:.0f} MB, peak {peak / 1024:.0f} MB, growth {growth:.0f} MB "
         f"= {growth * 1024 * 1024 / payload:.2f} x the payload"
     )
 

@@ -7,7 +7,8 @@ bytes as downloaded from a URL (`raw=True`); either way it hands out both base64
 
 Two limits apply. Every byte counts against the process's answer budget (`ANSWERS`), which
 pauses the reader when spent (back-pressure). The first `IN_MEMORY` bytes of all spools together
-stay in memory, as the chunks the socket delivered (no copy); past that, a spool moves to a file
+(and at most PER_REQUEST_MEMORY_BYTES of one request's) stay in memory, as the chunks the socket
+delivered (no copy); past that, a spool moves to a file
 with no name (O_TMPFILE where the platform has it), which vanishes when closed, collected, or
 when the process dies: a killed hub leaves no spool behind. So the hub's memory for answers is
 bounded by the memory tier, and a burst of answers costs page cache, then disk, never an OOM.
@@ -59,7 +60,7 @@ def _release(held: _Held, budget: ByteBudget, memory: MemoryTier, share: Share) 
     if held.file is not None:
         held.file.close()
     held.parts.clear()
-    memory.give(held.in_memory)
+    memory.give(held.in_memory, share)
     budget.give(held.taken, share)
     held.in_memory = held.taken = 0
 
@@ -106,7 +107,7 @@ class Spool:
         await self._budget.take(size, TAKE_TIMEOUT_SECONDS, self._share)
         held = self._held
         held.taken += size
-        if held.file is None and self._memory.try_take(size):
+        if held.file is None and self._memory.try_take(size, self._share):
             held.in_memory += size
             held.parts.append(data)  # the reader's own chunk: kept, not copied
         else:
@@ -126,7 +127,7 @@ class Spool:
             _pwrite(held.file.fileno(), part, offset)
             offset += len(part)
         held.parts = []
-        self._memory.give(held.in_memory)
+        self._memory.give(held.in_memory, self._share)
         held.in_memory = 0
 
     def _write(self, data: Part) -> None:
