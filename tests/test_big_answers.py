@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import random
 import re
+import secrets
 import socket
 import threading
 import time
@@ -27,9 +29,11 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from imagehub.storage.s3 import S3ImageStore
 from tests.conftest import LiveHub
 from tests.fakes.server import FakeServer
 from tests.hub import Hub, create_key
+from tests.s3_server import S3Server
 
 API_KEY = "sk-big-answers"
 
@@ -262,3 +266,45 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 30) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+def test_big_url_answers_go_to_s3_in_parts_and_come_back_whole(
+    s3: S3Server, upstream: BigOpenAI, tmp_path: Path
+) -> None:
+    bucket = f"big-{secrets.token_hex(4)}"
+    s3.create_bucket(bucket)
+    for live in _hub(tmp_path, upstream, **s3.hub_env(bucket), IMAGEHUB_ANSWER_MEMORY_MB="0"):
+        sdk = live.sdk()
+        # 12 MB goes up as a multipart upload (above 8 MB), 3 MB in one PUT.
+        big = sdk.images.generate(model="gpt-image-2", prompt="bytes:12000000", response_format="url")
+        small = sdk.images.generate(model="gpt-image-2", prompt="bytes:3000000", response_format="url")
+        assert big.data is not None and small.data is not None
+        assert httpx.get(big.data[0].url or "", timeout=60).content == noisy_png(12_000_000, 1)
+        assert httpx.get(small.data[0].url or "", timeout=60).content == noisy_png(3_000_000, 1)
+        assert len(s3.keys(bucket)) == 2
+        assert settled(live, "imagehub_answer_bytes_held", 0) == 0
+
+
+def test_a_multipart_upload_that_fails_halfway_leaves_nothing(s3: S3Server) -> None:
+    bucket = f"half-{secrets.token_hex(4)}"
+    s3.create_bucket(bucket)
+    os.environ.update(s3.client_env())  # what the hub reads too: the standard AWS variables
+    store = S3ImageStore(bucket, "images", endpoint_url=s3.url)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(3):
+            yield os.urandom(4 << 20)
+        raise ValueError("the upstream's answer was not base64 after all")
+
+    with pytest.raises(ValueError):
+        asyncio.run(store.put_chunks(chunks(), 20 << 20, "png", int(time.time()) + 600))
+    assert s3.keys(bucket) == []
+    uploads = httpx.get(f"{s3.url}/{bucket}?uploads", timeout=10).text
+    assert "<Upload>" not in uploads  # the multipart upload was aborted, its parts freed
