@@ -18,6 +18,7 @@ from imagehub.observability import metrics
 
 DEFAULT_LIMIT_BYTES = 1 << 30
 DEFAULT_MEMORY_BYTES = 192 << 20
+_REPORT_STEP = 1 << 20
 #: One request keeps at most this much of its answer in memory: a 73 MB answer of ten 4K images
 #: goes to files past its first few megabytes, while a typical 2.5 MB image never touches a file.
 PER_REQUEST_MEMORY_BYTES = 6 << 20
@@ -49,6 +50,7 @@ class ByteBudget:
     limit: int = DEFAULT_LIMIT_BYTES
     used: int = 0
     peak: int = 0
+    _reported: int = 0
     _waiters: collections.deque[tuple[int, Share, asyncio.Future[None]]] = field(
         default_factory=collections.deque
     )
@@ -107,7 +109,7 @@ class ByteBudget:
     def give(self, size: int, share: Share) -> None:
         share.held = max(0, share.held - size)
         self.used = max(0, self.used - size)
-        metrics.ANSWER_BYTES.set(self.used)
+        self._report()
         self._wake()
 
     def _fits(self, size: int, share: Share) -> bool:
@@ -119,9 +121,15 @@ class ByteBudget:
     def _add(self, size: int, share: Share) -> None:
         share.held += size
         self.used += size
-        metrics.ANSWER_BYTES.set(self.used)
-        if self.used > self.peak:
-            self.peak = self.used
+        self.peak = max(self.peak, self.used)
+        self._report()
+
+    def _report(self) -> None:
+        # The gauges move a megabyte at a time (and always to zero): setting them on every
+        # 64 KB chunk cost more than the chunk's own bookkeeping.
+        if abs(self.used - self._reported) >= _REPORT_STEP or (self.used == 0 and self._reported):
+            self._reported = self.used
+            metrics.ANSWER_BYTES.set(self.used)
             metrics.ANSWER_BYTES_PEAK.set(self.peak)
 
     def _wake(self) -> None:
@@ -152,18 +160,25 @@ class MemoryTier:
     def configure(self, limit: int) -> None:
         self.limit = limit
 
+    _reported: int = 0
+
     def try_take(self, size: int, share: Share) -> bool:
         if self.used + size > self.limit or share.in_memory + size > PER_REQUEST_MEMORY_BYTES:
             return False
         self.used += size
         share.in_memory += size
-        metrics.ANSWER_MEMORY.set(self.used)
+        self._report()
         return True
 
     def give(self, size: int, share: Share) -> None:
         if size:
             self.used = max(0, self.used - size)
             share.in_memory = max(0, share.in_memory - size)
+            self._report()
+
+    def _report(self) -> None:
+        if abs(self.used - self._reported) >= _REPORT_STEP or (self.used == 0 and self._reported):
+            self._reported = self.used
             metrics.ANSWER_MEMORY.set(self.used)
 
 
