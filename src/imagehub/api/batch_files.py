@@ -14,6 +14,7 @@ from starlette.responses import Response
 from imagehub.accounts.keys import KeyInfo
 from imagehub.api.auth import require_key
 from imagehub.api.multipart import is_multipart, read_form
+from imagehub.api.pages import cursor_page
 from imagehub.batches.files import FileStore
 from imagehub.batches.models import BatchFileRow
 from imagehub.batches.views import file_object
@@ -31,6 +32,12 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+def _filename(sent: str | None) -> str:
+    """The name the client gave the file, without any folder part; a default when it gave none."""
+    name = (sent or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:255] or "upload.jsonl"
+
+
 async def upload_file(request: Request, key: KeyInfo = Depends(require_key)) -> Response:
     if not is_multipart(request):
         raise InvalidRequest("Upload files as multipart/form-data with 'file' and 'purpose'.", param="file")
@@ -45,7 +52,8 @@ async def upload_file(request: Request, key: KeyInfo = Depends(require_key)) -> 
         raise InvalidRequest(
             "Missing required parameter: 'file'.", param="file", code="missing_required_parameter"
         )
-    row = await _files(request).create(key.id, purpose, "batch_input.jsonl", content)
+    filename = _filename(form.filenames.get("file"))
+    row = await _files(request).create(key.id, purpose, filename, content)
     return _json(file_object(row))
 
 
@@ -76,16 +84,7 @@ async def list_files(
 ) -> Response:
     limit = max(1, min(limit, 100))
     rows = await _files(request).page(key.id, after=after, limit=limit + 1)
-    page = [file_object(row) for row in rows[:limit]]
-    return _json(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(rows) > limit,
-        }
-    )
+    return _json(cursor_page([file_object(row) for row in rows[:limit]], len(rows) > limit))
 
 
 for _base in ("/api/files", "/v1/files"):
