@@ -27,7 +27,7 @@ from imagehub.api.prefer import parse_prefer
 from imagehub.api.recorded import recorded
 from imagehub.api.streams import stream_images
 from imagehub.errors import InvalidRequest
-from imagehub.inputs.sources import ImageEditCall, ImageSource, check_count, text_source
+from imagehub.inputs.sources import ImageEditCall, ImageSource, check_count, json_edit_call, text_source
 from imagehub.schema.wire import (
     ImageEditForm,
     ImageEditRequest,
@@ -105,32 +105,8 @@ def _form_mask(form: Form) -> ImageSource | None:
     return text_source(texts[0], "mask") if texts else None
 
 
-def _reference(url: str | None, file_id: str | None, param: str) -> ImageSource:
-    if file_id is not None:
-        raise InvalidRequest(
-            f"'{param}.file_id': this hub has no Files API; send 'image_url' "
-            "(an http(s) URL or a data: URL).",
-            param=param,
-            code="unsupported_parameter",
-        )
-    if url is None:
-        raise InvalidRequest(
-            f"Missing required parameter: '{param}.image_url'.",
-            param=param,
-            code="missing_required_parameter",
-        )
-    return text_source(url, param)
-
-
 def _json_edit(raw: bytes) -> ImageEditCall:
-    body = validate_json(raw, ImageEditRequest)
-    check_count(len(body.images), "images")
-    sources = tuple(
-        _reference(ref.image_url, ref.file_id, f"images[{index}]") for index, ref in enumerate(body.images)
-    )
-    mask = _reference(body.mask.image_url, body.mask.file_id, "mask") if body.mask is not None else None
-    fields = body.model_dump(exclude_none=True, exclude={"images", "mask"})
-    return ImageEditCall.create("edit", sources, mask, **fields)
+    return json_edit_call(validate_json(raw, ImageEditRequest))
 
 
 async def parse_edit(request: Request) -> ImageEditCall:

@@ -1,9 +1,10 @@
 """A batch input file, line by line: which lines become jobs, and the error line for each other.
 
 A line is OpenAI's `{"custom_id", "method": "POST", "url", "body"}`; its body must pass the same
-wire and catalog validation as a synchronous request of the batch's endpoint. What fails is
-answered in the error file in OpenAI's shape (`response.status_code` 400 and an error body),
-and the rest of the batch runs.
+wire and catalog validation as a synchronous request of the batch's endpoint: a generation's
+JSON, or an edit's JSON form (`images: [{"image_url": ...}]`, URLs or data: URLs, read when the
+line runs, through the same SSRF guard). What fails is answered in the error file in OpenAI's
+shape (`response.status_code` 400 and an error body), and the rest of the batch runs.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from pydantic import ValidationError
 
 from imagehub.catalog import Catalog
 from imagehub.errors import HubError
-from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.inputs.sources import json_edit_call
+from imagehub.schema.wire import ImageEditRequest, ImageGenerationRequest
 from imagehub.service.validation import validate_generation
 
 MAX_LINES = 50_000
+GENERATIONS = "/v1/images/generations"
+EDITS = "/v1/images/edits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +89,16 @@ def _check(number: int, raw: bytes, endpoint: str, catalog: Catalog, seen: set[s
     if not isinstance(body, dict):
         return error_line(custom_id, 400, "invalid_body", "'body' must be a JSON object.", "body")
     try:
-        request = ImageGenerationRequest.model_validate(body)
+        request = (
+            json_edit_call(ImageEditRequest.model_validate(body))
+            if endpoint == EDITS
+            else ImageGenerationRequest.model_validate(body)
+        )
     except ValidationError as invalid:
         message, param = _wire_error(invalid)
         return error_line(custom_id, 400, "invalid_value", message, param)
+    except HubError as error:
+        return error_line(custom_id, error.status, error.code or error.type, error.message, error.param)
     if request.stream:
         return error_line(custom_id, 400, "unsupported_parameter", "Batch lines cannot stream.", "stream")
     try:

@@ -16,14 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.keys import KeyInfo
 from imagehub.batches.files import FileStore
-from imagehub.batches.lines import parse_lines
+from imagehub.batches.lines import EDITS, GENERATIONS, parse_lines
 from imagehub.batches.models import CANCELLING, IN_PROGRESS, WINDOWS, BatchRow, new_id
 from imagehub.catalog import Catalog
 from imagehub.errors import Forbidden, InvalidRequest
+from imagehub.inputs.sources import request_operation
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, QUEUED, SUCCEEDED, ImageJobRow, now_ms
 from imagehub.jobs.requests import dump_request
 
-ENDPOINTS = ("/v1/images/generations",)
+ENDPOINTS = (GENERATIONS, EDITS)
 
 
 class BatchService:
@@ -86,7 +87,7 @@ class BatchService:
             ImageJobRow(
                 id=new_id("job_"),
                 key_id=key.id,
-                operation="generate",
+                operation=request_operation(line.request),
                 status=QUEUED,
                 model=line.model,
                 size=line.size,

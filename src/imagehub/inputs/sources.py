@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 
 from imagehub.errors import InvalidRequest
 from imagehub.schema.images import Operation
-from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.schema.wire import ImageEditRequest, ImageGenerationRequest
 
 MAX_IMAGES = 16
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):(?://|[^A-Za-z0-9+/=])", re.IGNORECASE)
@@ -125,3 +125,35 @@ def request_sources(request: ImageGenerationRequest) -> tuple[tuple[ImageSource,
     if request.image is None:
         return (), None
     return sources_from_field(request.image), None
+
+
+def _reference(url: str | None, file_id: str | None, param: str) -> ImageSource:
+    if file_id is not None:
+        raise InvalidRequest(
+            f"'{param}.file_id': this hub takes images by 'image_url' "
+            "(an http(s) URL or a data: URL), not by file id.",
+            param=param,
+            code="unsupported_parameter",
+        )
+    if url is None:
+        raise InvalidRequest(
+            f"Missing required parameter: '{param}.image_url'.",
+            param=param,
+            code="missing_required_parameter",
+        )
+    return text_source(url, param)
+
+
+def json_edit_call(body: ImageEditRequest) -> ImageEditCall:
+    """The JSON form of an edit (`images: [{"image_url": ...}]`) as the call the service runs.
+
+    One reading for a synchronous JSON edit and a batch's `/v1/images/edits` line, so both refuse
+    the same things with the same words. Nothing is fetched here: URLs are read when the edit runs.
+    """
+    check_count(len(body.images), "images")
+    sources = tuple(
+        _reference(ref.image_url, ref.file_id, f"images[{index}]") for index, ref in enumerate(body.images)
+    )
+    mask = _reference(body.mask.image_url, body.mask.file_id, "mask") if body.mask is not None else None
+    fields = body.model_dump(exclude_none=True, exclude={"images", "mask"})
+    return ImageEditCall.create("edit", sources, mask, **fields)

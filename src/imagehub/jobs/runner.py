@@ -31,6 +31,7 @@ from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDE
 from imagehub.jobs.queue import JobQueue
 from imagehub.jobs.requests import load_request
 from imagehub.observability import metrics
+from imagehub.schema.images import ImageJob
 from imagehub.service.generation import GenerationService, Produced
 
 log = logging.getLogger("imagehub.jobs")
@@ -86,6 +87,7 @@ class JobRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._work_of: dict[str, asyncio.Task[None]] = {}
+        self._prepared: dict[str, ImageJob] = {}  # batch lines admitted by this run, images read
         self._stopping = False
 
     @property
@@ -160,6 +162,7 @@ class JobRunner:
             await work
         finally:
             self._work_of.pop(row.id, None)
+            self._prepared.pop(row.id, None)
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
@@ -269,7 +272,8 @@ class JobRunner:
     async def _reserve_line(self, row: ImageJobRow) -> Reservation:
         key = await self._key(row)
         context = RequestContext(request_id=row.id)
-        _, _, reservation = await self.service.admit(load_request(row.request), key, context, durable=True)
+        job, _, reservation = await self.service.admit(load_request(row.request), key, context, durable=True)
+        self._prepared[row.id] = job  # its source images are read: the run uses them as they are
         return reservation
 
     async def _key(self, row: ImageJobRow) -> KeyInfo:
@@ -281,8 +285,9 @@ class JobRunner:
     async def _produce(self, row: ImageJobRow, reservation: Reservation) -> Produced:
         try:
             key = await self._key(row)
-            request = load_request(row.request)
-            job = await self.service.prepare(request, key)
+            job = self._prepared.pop(row.id, None) or await self.service.prepare(
+                load_request(row.request), key
+            )
         except BaseException as error:
             await self.service.books.release(reservation, error)
             raise
