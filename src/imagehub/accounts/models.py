@@ -60,7 +60,7 @@ class UsageRecord(Base):
 
     request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32))
-    # pending | settled | released | interrupted | rejected | replayed
+    # pending | settled | released | interrupted | rejected | replayed | cancelled (never ran)
     state: Mapped[str] = mapped_column(String(12))
     model: Mapped[str] = mapped_column(String(100))  # the model that served it
     # The name the client sent, where another model served it (a retired name's successor).

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from imagehub.accounts.durable import record_unrun
 from imagehub.accounts.keys import KeyInfo
 from imagehub.batches.files import FileStore
 from imagehub.batches.lines import EDITS, GENERATIONS, parse_lines
@@ -22,9 +23,11 @@ from imagehub.catalog import Catalog
 from imagehub.errors import Forbidden, InvalidRequest
 from imagehub.inputs.sources import request_operation
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, QUEUED, SUCCEEDED, ImageJobRow, now_ms
-from imagehub.jobs.requests import dump_request
+from imagehub.jobs.requests import dump_request, unrun_line
 
 ENDPOINTS = (GENERATIONS, EDITS)
+#: A cancelled request's status on its usage record (as for a client that went away).
+CANCELLED_STATUS = 499
 
 
 class BatchService:
@@ -156,12 +159,21 @@ class BatchService:
 
 
 async def stop_lines(session: AsyncSession, batch_id: str, now: int) -> None:
-    """Cancel a batch's queued lines and flag its running ones (their workers see the flag)."""
-    await session.execute(
+    """Cancel a batch's queued lines and flag its running ones (their workers see the flag).
+
+    A line cancelled before it ran gets its one usage record in the same transaction
+    (`cancelled`, nothing charged), so a crash cannot leave it with none or write it twice.
+    """
+    stopped = await session.execute(
         update(ImageJobRow)
         .where(ImageJobRow.batch_id == batch_id, ImageJobRow.status == QUEUED)
         .values(status=CANCELLED, finished_at=now)
+        .returning(
+            ImageJobRow.id, ImageJobRow.key_id, ImageJobRow.model, ImageJobRow.size, ImageJobRow.request
+        )
     )
+    unrun = [unrun_line(*line) for line in stopped.all()]
+    await record_unrun(session, unrun, CANCELLED_STATUS, "cancelled")
     await session.execute(
         update(ImageJobRow)
         .where(ImageJobRow.batch_id == batch_id, ImageJobRow.status == "in_progress")

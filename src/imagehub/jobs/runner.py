@@ -29,7 +29,7 @@ from imagehub.accounts.ratelimit import Permit, RateLimited, RateLimiter
 from imagehub.errors import HubError
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDED, ImageJobRow
 from imagehub.jobs.queue import JobQueue
-from imagehub.jobs.requests import load_request
+from imagehub.jobs.requests import load_request, unrun_line
 from imagehub.observability import metrics
 from imagehub.schema.images import ImageJob
 from imagehub.service.generation import GenerationService, Produced
@@ -226,6 +226,12 @@ class JobRunner:
                 code = refused.code or refused.type
                 await self._end(row, FAILED, error=_error(code, refused.message, refused.status))
                 return
+        if reservation is None and row.cancel_requested and row.batch_id is not None:
+            # A line stopped before it reserved anything: its one record says so, free of charge.
+            unrun = unrun_line(row.id, row.key_id, row.model, row.size, row.request)
+            await self.reservations.record_unrun(unrun, cancelled_error().status, "cancelled")
+            await self._end(row, CANCELLED)
+            return
         if reservation is None:  # released or settled by an earlier run that never recorded the end
             message = "The job was interrupted; nothing was charged."
             await self._end(
