@@ -133,13 +133,7 @@ class BatchService:
         return {status: count for status, count in rows}
 
     async def counts(self, row: BatchRow) -> dict[str, int]:
-        states = await self.line_states(row.id)
-        invalid = len(row.invalid_lines.splitlines()) if row.invalid_lines else 0
-        return {
-            "total": row.total,
-            "completed": states.get(SUCCEEDED, 0),
-            "failed": states.get(FAILED, 0) + invalid,
-        }
+        return request_counts(row, await self.line_states(row.id))
 
     async def cancel(self, batch_id: str, key_id: str) -> BatchRow | None:
         """Stop a batch: queued lines are cancelled now, running ones asked to stop; it then ends
@@ -156,6 +150,16 @@ class BatchService:
             )
             await stop_lines(session, batch_id, now)
         return await self.get(batch_id, key_id)
+
+
+def request_counts(row: BatchRow, states: dict[str, int]) -> dict[str, int]:
+    """OpenAI's request_counts from the lines' states (lines invalid at submission are failed)."""
+    invalid = len(row.invalid_lines.splitlines()) if row.invalid_lines else 0
+    return {
+        "total": row.total,
+        "completed": states.get(SUCCEEDED, 0),
+        "failed": states.get(FAILED, 0) + invalid,
+    }
 
 
 async def stop_lines(session: AsyncSession, batch_id: str, now: int) -> None:
