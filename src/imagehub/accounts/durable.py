@@ -4,7 +4,8 @@ The ledger's own calls assume the process that reserved is the one that settles.
 reserved on one hub and run on another, or on the same hub after a restart, so here a pending
 reservation is found again from its usage row, a batch line asks whether it has reserved yet,
 and a job that a hub shutting down gave back (its reservation released on the way) is held
-again under the same usage record, so the job still ends with exactly one. A batch line that is
+again under the same usage record, so the job still ends with exactly one. Each run's
+reservation is fenced by its lease token (see `Reservation.fence` and jobs/queue.py). A batch line that is
 cancelled before it reserved anything gets its one record here too (`cancelled`, no charge).
 """
 
@@ -75,23 +76,27 @@ class DurableReservations:
         self._sessions = sessions
         self._ledger = ledger
 
-    async def find(self, request_id: str) -> Reservation | None:
-        """The reservation still pending under `request_id`, to settle or release; else None."""
+    async def find(self, request_id: str, fence: str | None = None) -> Reservation | None:
+        """The reservation still pending under `request_id`, to settle or release; else None.
+
+        With `fence` (a job run's lease token), only while the record answers to it, and the
+        reservation returned is fenced by it: it settles and releases nothing once another run
+        has taken the job over.
+        """
+        query = select(
+            UsageRecord.key_id,
+            UsageRecord.reserved_micros,
+            UsageRecord.budget_period,
+            UsageRecord.balance_held,
+        ).where(UsageRecord.request_id == request_id, UsageRecord.state == "pending")
+        if fence is not None:
+            query = query.where(UsageRecord.fence == fence)
         async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(
-                        UsageRecord.key_id,
-                        UsageRecord.reserved_micros,
-                        UsageRecord.budget_period,
-                        UsageRecord.balance_held,
-                    ).where(UsageRecord.request_id == request_id, UsageRecord.state == "pending")
-                )
-            ).first()
+            row = (await session.execute(query)).first()
         if row is None:
             return None
         key_id, amount, period, balance_held = row
-        return Reservation(request_id, key_id, amount, period, balance_held, time.monotonic())
+        return Reservation(request_id, key_id, amount, period, balance_held, time.monotonic(), fence=fence)
 
     async def exists(self, request_id: str) -> bool:
         """Whether the request (a batch line) has its usage record yet, in whatever state."""

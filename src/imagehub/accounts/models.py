@@ -80,6 +80,8 @@ class UsageRecord(Base):
     client_did: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A job's: the lease token of the run that may settle or release it (migration 0006).
+    fence: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     __table_args__ = (
         Index("ix_usage_key_created", "key_id", "created_at"),
