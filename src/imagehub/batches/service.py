@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from imagehub.accounts.durable import record_unrun
 from imagehub.accounts.keys import KeyInfo
 from imagehub.batches.files import FileStore
-from imagehub.batches.lines import EDITS, GENERATIONS, parse_lines
+from imagehub.batches.lines import EDITS, GENERATIONS, parse_lines, referenced_files
 from imagehub.batches.models import CANCELLING, IN_PROGRESS, WINDOWS, BatchRow, new_id
 from imagehub.catalog import Catalog
 from imagehub.errors import Forbidden, InvalidRequest
@@ -67,7 +67,10 @@ class BatchService:
                 param="input_file_id",
                 code="invalid_value",
             )
-        valid, invalid = parse_lines(source.content, endpoint, self.catalog)
+        uploads = (
+            await self.files.images(referenced_files(source.content), key.id) if endpoint == EDITS else {}
+        )
+        valid, invalid = parse_lines(source.content, endpoint, self.catalog, uploads)
         if not valid and not invalid:
             raise InvalidRequest("The input file has no lines.", param="input_file_id", code="empty_file")
         now = now_ms()
