@@ -69,6 +69,7 @@ def _run_batch(billing: BillingHub, client: openai.OpenAI, key_id: str, valid: i
     content, good, bad = _input(valid)
     uploaded = client.files.create(file=("requests.jsonl", content), purpose="batch")
     assert uploaded.purpose == "batch" and uploaded.bytes == len(content)
+    assert uploaded.filename == "requests.jsonl"
     batch = client.batches.create(
         input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h", metadata={"run": "test"}
     )
@@ -130,10 +131,54 @@ def test_cancel_a_batch_keeps_what_finished_and_releases_the_rest(billing: Billi
     assert done.request_counts is not None and done.request_counts.completed < 30
     errors = _jsonl(client, done.error_file_id)
     assert len(errors) == 30 - done.request_counts.completed
-    records = billing.records(key_id)
-    assert {r["state"] for r in records} <= {"settled", "released"}
+    records = billing.records(key_id, expected=30)
+    assert len(records) == 30  # one per line, whether it ran, was stopped or never started
+    assert {r["state"] for r in records} <= {"settled", "released", "cancelled"}
     spent = sum(r["price_micros"] for r in records if r["state"] == "settled")
     assert billing.key(key_id)["balance_micros"] == 100 * USD - spent  # nothing left held
+
+
+def test_lines_cancelled_before_they_ran_have_one_free_record_each(billing: BillingHub) -> None:
+    """One usage record per batch line, also for a line that never started: `cancelled`, free."""
+    key_id, secret = billing.new_key(balance_micros=100 * USD, concurrency_limit=1)
+    client = billing.sdk(secret)
+    before = len(billing.upstream.requests_to("generations"))
+    billing.upstream.enqueue(Fault.timeout(2).on("generations"))  # the one line that starts is slow
+    content = b"\n".join(_line(f"never-{index}") for index in range(8))
+    uploaded = client.files.create(file=("never.jsonl", content), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h")
+    deadline = time.monotonic() + 30
+    while len(billing.upstream.requests_to("generations")) == before:
+        assert time.monotonic() < deadline, "no line started"
+        time.sleep(0.05)
+    client.batches.cancel(batch.id)
+    done = _finish(client, batch.id)
+    assert done.status == "cancelled" and done.request_counts is not None
+    errors = _jsonl(client, done.error_file_id)
+    never_ran = {line["id"].replace("batch_req_", "job_") for line in errors if line["response"] is None}
+    assert len(never_ran) >= 6  # the key's one slot was held by the slow line
+    records = billing.records(key_id, expected=8)
+    assert len(records) == len({r["request_id"] for r in records}) == 8  # one per line, no more
+    unrun = {r["request_id"]: r for r in records if r["state"] == "cancelled"}
+    assert set(unrun) == never_ran
+    assert all(r["price_micros"] == 0 and r["reserved_micros"] == 0 for r in unrun.values())
+    assert {r["error_code"] for r in unrun.values()} == {"cancelled"}
+    spent = sum(r["price_micros"] for r in records if r["state"] == "settled")
+    assert billing.key(key_id)["balance_micros"] == 100 * USD - spent
+
+
+def test_uploaded_files_keep_their_filename_and_list_a_page_at_a_time(billing: BillingHub) -> None:
+    _, secret = billing.new_key()
+    client = billing.sdk(secret)
+    first = client.files.create(file=("first run.jsonl", _line("a")), purpose="batch")
+    second = client.files.create(file=("nightly/second.jsonl", _line("b")), purpose="batch")
+    assert (first.filename, second.filename) == ("first run.jsonl", "second.jsonl")
+    assert client.files.retrieve(first.id).filename == "first run.jsonl"
+    page = client.files.list(extra_query={"limit": 1})
+    assert [(f.id, f.filename) for f in page.data] == [(second.id, "second.jsonl")]
+    assert page.has_more is True
+    rest = client.files.list(extra_query={"limit": 1, "after": second.id})
+    assert [f.filename for f in rest.data] == ["first run.jsonl"] and rest.has_more is False
 
 
 def test_a_key_sees_only_its_own_batches_and_files(billing: BillingHub) -> None:

@@ -267,7 +267,7 @@ JSON_CASES: list[tuple[str, dict[str, Any], str | None, str]] = [
         "array_above_max_length",
     ),
     ("no images", {**GPT, "images": []}, "images", "empty_array"),
-    ("file_id", {**GPT, "images": [{"file_id": "file-abc"}]}, "images[0]", "unsupported_parameter"),
+    ("file_id", {**GPT, "images": [{"file_id": "file-abc"}]}, "images[0]", "file_not_found"),
     (
         "neither",
         {**GPT, "images": [{"image_url": data_url(png())}, {}]},

@@ -1,13 +1,17 @@
 """Jobs survive their client going away and their hub being killed (kill -9), and are charged once;
-two hubs on one PostgreSQL database share one queue without running a job twice.
+two hubs on one PostgreSQL database share one queue without running a job twice; a run that lost
+its lease to another run can neither record its end nor touch the money the new run holds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -120,3 +124,66 @@ def test_a_hub_stopped_gracefully_gives_its_running_job_back(tmp_path: Path) -> 
             assert billing.key(key_id)["balance_micros"] == 10 * USD - records[0]["price_micros"]
         finally:
             successor.stop()
+
+
+def _expire_lease_until_another_run_takes_it(billing: BillingHub, job_id: str) -> None:
+    """Force the first run's lease to run out (as if its hub had missed its heartbeats) until
+    another run has claimed the job, then wait for that run to call the upstream. Only the first
+    run's lease is expired: a heartbeat in between merely renews it once more."""
+
+    async def expire(first: str) -> int:
+        connection = await asyncpg.connect(billing.env["IMAGEHUB_DATABASE_URL"])
+        try:
+            status = await connection.execute(
+                "UPDATE image_jobs SET lease_until = 0 WHERE id = $1 AND lease_token = $2", job_id, first
+            )
+        finally:
+            await connection.close()
+        return int(status.split()[-1])
+
+    async def token() -> str:
+        connection = await asyncpg.connect(billing.env["IMAGEHUB_DATABASE_URL"])
+        try:
+            found: str = await connection.fetchval("SELECT lease_token FROM image_jobs WHERE id = $1", job_id)
+        finally:
+            await connection.close()
+        return found
+
+    first = asyncio.run(token())
+    deadline = time.monotonic() + 30
+    while asyncio.run(expire(first)):  # 0 rows: another claim replaced the first run's token
+        assert time.monotonic() < deadline, "no second run took the job over"
+        time.sleep(0.05)
+    _wait_until_upstream_called(billing, 2)
+
+
+def test_a_run_that_lost_its_lease_and_then_fails_leaves_the_new_runs_money_alone(tmp_path: Path) -> None:
+    """Two hubs on one database: the first run's lease is forced to expire, another run claims the
+    job; then the first run fails (an upstream 400). Its release must be a no-op (its reservation
+    is fenced by its lease token), so the second run settles the one usage record and charges."""
+    env = {"IMAGEHUB_JOB_POLL_SECONDS": "0.05", "IMAGEHUB_JOB_LEASE_SECONDS": "30"}
+    with billing_hub(tmp_path, "postgresql", processes=2, extra_env=env) as billing:
+        key_id, secret = billing.new_key(balance_micros=10 * USD)
+        first_ends, second_ends = threading.Event(), threading.Event()
+        billing.upstream.enqueue(
+            Fault.held(first_ends, status=400).on("generations"),
+            Fault.held(second_ends).on("generations"),
+        )
+        job_id = submit(billing.hub.url, secret, BODY).json()["id"]
+        _wait_until_upstream_called(billing, 1)
+        _expire_lease_until_another_run_takes_it(billing, job_id)
+        first_ends.set()  # the stale run fails now, while the new one still holds the money
+        deadline = time.monotonic() + 30
+        while not any(f"job {job_id}: this run ended failed" in hub.log() for hub in billing.hubs):
+            assert time.monotonic() < deadline, "the stale run never ended"
+            time.sleep(0.05)
+        pending = billing.records(key_id, expected=1)
+        assert [(r["request_id"], r["state"]) for r in pending] == [(job_id, "pending")]
+        second_ends.set()
+        ended = wait_for(billing.hub.url, secret, job_id, ENDED)
+        assert ended["status"] == "succeeded", ended
+        records = billing.records(key_id, expected=1)
+        assert [(r["request_id"], r["state"]) for r in records] == [(job_id, "settled")]
+        price = records[0]["price_micros"]
+        assert price > 0 and billing.key(key_id)["balance_micros"] == 10 * USD - price
+        assert len(billing.upstream.requests_to("generations")) == 2

@@ -39,6 +39,7 @@ FaultKind = Literal[
     "partially_filtered",
     "no_image",
     "thoughts",
+    "held",
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -224,6 +225,7 @@ class Fault:
     reason: str | None = None
     retry_after: float | None = None
     path: str | None = None
+    gate: threading.Event | None = field(default=None, compare=False)
 
     def on(self, path_contains: str) -> Fault:
         """Only apply to requests whose path contains this text (e.g. ":predict", "/edits")."""
@@ -243,6 +245,12 @@ class Fault:
     def timeout(cls, seconds: float) -> Fault:
         """Sleep, then answer normally: the client is expected to give up first."""
         return cls("timeout", seconds=seconds)
+
+    @classmethod
+    def held(cls, gate: threading.Event, status: int | None = None) -> Fault:
+        """Hold the request until the test sets `gate` (at most 120 s), then answer `status` in
+        the provider's error shape, or normally when None: the test decides when a call ends."""
+        return cls("held", status_code=status, gate=gate)
 
     @classmethod
     def reset(cls) -> Fault:
@@ -523,6 +531,12 @@ class FakeServer:
             )
         if fault.kind == "timeout":
             await asyncio.sleep(fault.seconds)
+            return await handler(request)
+        if fault.kind == "held":
+            assert fault.gate is not None
+            await asyncio.to_thread(fault.gate.wait, 120)
+            if fault.status_code is not None:
+                return self.error_response(fault.status_code)
             return await handler(request)
         if fault.kind == "slow_body":
             return await self._slow(request, await handler(request), fault.seconds)

@@ -3,7 +3,9 @@
 Every request gets one usage row, written `pending` together with its reservation in a single
 transaction, before any upstream call. Settling or releasing flips that row exactly once (the
 `state = 'pending'` guard), so a request can never be refunded or charged twice, and rows left
-`pending` by a crash are found and released by `recover_stale`.
+`pending` by a crash are found and released by `recover_stale`. An asynchronous job's reservation
+is also fenced by the lease of the run holding it (`Reservation.fence`): a run that lost its
+lease to another hub settles and releases nothing.
 
 Each transaction starts with a write: on SQLite that takes the write lock up front (waiting via
 busy_timeout) instead of failing to upgrade a read; on PostgreSQL the key row is locked with
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.accounts.holds import InsufficientQuota, budget_period_start, hold, refund, rowcount
@@ -42,6 +44,8 @@ class Reservation:
     balance_held: bool
     started: float  # monotonic, for latency
     journal: dict[str, Any] | None = None  # set for unmetered requests: the record so far
+    # A job run's lease token: settle and release change the record only while its fence is this.
+    fence: str | None = None
 
 
 def usage_row(**values: Any) -> dict[str, Any]:
@@ -65,6 +69,11 @@ def usage_row(**values: Any) -> dict[str, Any]:
     }
     row.update(values)
     return row
+
+
+def _fenced(reservation: Reservation) -> tuple[ColumnElement[bool], ...]:
+    """The guard a fenced reservation adds: its record still answers to this run's token."""
+    return () if reservation.fence is None else (UsageRecord.fence == reservation.fence,)
 
 
 class Ledger:
@@ -213,6 +222,7 @@ class Ledger:
             flipped = await session.execute(
                 update(UsageRecord)
                 .where(UsageRecord.request_id == reservation.request_id, UsageRecord.state == "settled")
+                .where(*_fenced(reservation))
                 .values(
                     state="settled" if n_delivered else "released",
                     price_micros=price,
@@ -261,6 +271,7 @@ class Ledger:
             flipped = await session.execute(
                 update(UsageRecord)
                 .where(UsageRecord.request_id == reservation.request_id, UsageRecord.state == "pending")
+                .where(*_fenced(reservation))
                 .values(
                     state=state,
                     price_micros=price,
@@ -272,7 +283,7 @@ class Ledger:
                 )
             )
             if not rowcount(flipped):
-                return False  # recovery got there first; it already refunded
+                return False  # recovery got there first (it refunded), or a newer run holds it
             await refund(
                 session,
                 reservation.key_id,

@@ -60,7 +60,7 @@ class UsageRecord(Base):
 
     request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32))
-    # pending | settled | released | interrupted | rejected | replayed
+    # pending | settled | released | interrupted | rejected | replayed | cancelled (never ran)
     state: Mapped[str] = mapped_column(String(12))
     model: Mapped[str] = mapped_column(String(100))  # the model that served it
     # The name the client sent, where another model served it (a retired name's successor).
@@ -80,6 +80,8 @@ class UsageRecord(Base):
     client_did: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A job's: the lease token of the run that may settle or release it (migration 0006).
+    fence: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     __table_args__ = (
         Index("ix_usage_key_created", "key_id", "created_at"),

@@ -17,6 +17,7 @@ from imagehub.accounts.keys import KeyInfo
 from imagehub.api.admission import public_base_url
 from imagehub.api.auth import require_key
 from imagehub.api.body import read_json_body
+from imagehub.api.pages import cursor_page
 from imagehub.batches.models import BatchRow
 from imagehub.batches.service import BatchService, metadata_of
 from imagehub.batches.views import batch_object
@@ -87,16 +88,7 @@ async def list_batches(
 ) -> Response:
     limit = max(1, min(limit, 100))
     rows = await _batches(request).page(key.id, after=after, limit=limit + 1)
-    page = [await _view(request, row) for row in rows[:limit]]
-    return _json(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(rows) > limit,
-        }
-    )
+    return _json(cursor_page([await _view(request, row) for row in rows[:limit]], len(rows) > limit))
 
 
 for _base in ("/api/batches", "/v1/batches"):

@@ -26,8 +26,16 @@ from imagehub.api.multipart import Form, is_multipart, read_form
 from imagehub.api.prefer import parse_prefer
 from imagehub.api.recorded import recorded
 from imagehub.api.streams import stream_images
+from imagehub.batches.files import FileStore
 from imagehub.errors import InvalidRequest
-from imagehub.inputs.sources import ImageEditCall, ImageSource, check_count, text_source
+from imagehub.inputs.sources import (
+    ImageEditCall,
+    ImageSource,
+    check_count,
+    file_ids,
+    json_edit_call,
+    text_source,
+)
 from imagehub.schema.wire import (
     ImageEditForm,
     ImageEditRequest,
@@ -105,38 +113,16 @@ def _form_mask(form: Form) -> ImageSource | None:
     return text_source(texts[0], "mask") if texts else None
 
 
-def _reference(url: str | None, file_id: str | None, param: str) -> ImageSource:
-    if file_id is not None:
-        raise InvalidRequest(
-            f"'{param}.file_id': this hub has no Files API; send 'image_url' "
-            "(an http(s) URL or a data: URL).",
-            param=param,
-            code="unsupported_parameter",
-        )
-    if url is None:
-        raise InvalidRequest(
-            f"Missing required parameter: '{param}.image_url'.",
-            param=param,
-            code="missing_required_parameter",
-        )
-    return text_source(url, param)
-
-
-def _json_edit(raw: bytes) -> ImageEditCall:
-    body = validate_json(raw, ImageEditRequest)
-    check_count(len(body.images), "images")
-    sources = tuple(
-        _reference(ref.image_url, ref.file_id, f"images[{index}]") for index, ref in enumerate(body.images)
-    )
-    mask = _reference(body.mask.image_url, body.mask.file_id, "mask") if body.mask is not None else None
-    fields = body.model_dump(exclude_none=True, exclude={"images", "mask"})
-    return ImageEditCall.create("edit", sources, mask, **fields)
-
-
-async def parse_edit(request: Request) -> ImageEditCall:
+async def parse_edit(request: Request, key: KeyInfo | None = None) -> ImageEditCall:
+    """The edit as sent; a JSON edit's `file_id` references are the key's uploaded images (where
+    there is no key, as on the engine's own server, file ids are refused)."""
     max_bytes: int = request.app.state.settings.max_upload_bytes
     if not is_multipart(request):
-        return _json_edit(await read_json_body(request, max_bytes))
+        body = validate_json(await read_json_body(request, max_bytes), ImageEditRequest)
+        if key is None:
+            return json_edit_call(body)
+        files: FileStore = request.app.state.batch_files
+        return json_edit_call(body, await files.images(file_ids(body), key.id))
     form = await read_form(request, max_bytes)
     fields = _form_fields(form, ImageEditForm, ("mask",))
     sources = _form_sources(form, allow_array=True)
@@ -155,7 +141,7 @@ async def _serve(request: Request, key: KeyInfo, operation: Literal["edit", "var
 
 
 async def _edit_or_vary(request: Request, key: KeyInfo, operation: Literal["edit", "variation"]) -> Response:
-    call = await (parse_edit(request) if operation == "edit" else _parse_variation(request))
+    call = await (parse_edit(request, key) if operation == "edit" else _parse_variation(request))
     prefer = parse_prefer(request.headers.getlist("prefer"))
     if prefer.asynchronous:
         return await submit_job(request, key, call, None, prefer)

@@ -17,6 +17,7 @@ from imagehub.accounts.ratelimit import rate_limit_headers
 from imagehub.api.admission import admit, public_base_url
 from imagehub.api.auth import require_key
 from imagehub.api.idempotent import Claim
+from imagehub.api.pages import cursor_page
 from imagehub.api.prefer import Preference
 from imagehub.api.recorded import request_context
 from imagehub.errors import InvalidRequest, NotFound
@@ -112,16 +113,7 @@ async def list_jobs(
         raise InvalidRequest("'limit' must be between 1 and 100.", param="limit", code="invalid_value")
     rows = await _jobs(request).queue.page(key.id, after=after, limit=limit + 1)
     base = public_base_url(request)
-    page = [job_object(row, base) for row in rows[:limit]]
-    return _json(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(rows) > limit,
-        }
-    )
+    return _json(cursor_page([job_object(row, base) for row in rows[:limit]], len(rows) > limit))
 
 
 for _prefix_path in PREFIXES:

@@ -25,10 +25,14 @@ MAX_FIELD_BYTES = 256 * 1024  # a 32,000-character prompt in any script fits
 
 @dataclass(slots=True)
 class Form:
-    """Parts in arrival order: text values and file contents, by field name."""
+    """Parts in arrival order: text values and file contents, by field name.
+
+    `filenames` holds the name the client gave each file field's first file, where it gave one.
+    """
 
     texts: list[tuple[str, str]] = field(default_factory=list)
     files: list[tuple[str, bytes]] = field(default_factory=list)
+    filenames: dict[str, str] = field(default_factory=dict)
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
@@ -82,6 +86,8 @@ async def read_form(request: Request, max_bytes: int) -> Form:
         for name, value in parsed.multi_items():
             if isinstance(value, UploadFile):
                 form.files.append((name, await value.read()))
+                if value.filename:
+                    form.filenames.setdefault(name, value.filename)
             else:
                 form.texts.append((name, value))
     finally:

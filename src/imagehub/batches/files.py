@@ -1,4 +1,5 @@
-"""The Files API's storage: uploads (purpose "batch") and the output and error files batches write.
+"""The Files API's storage: uploads (purpose "batch", or images with purpose "vision" that edits
+name by file id) and the output and error files batches write.
 
 Kept in the database, as everything a batch needs is, so any hub of a cluster serves any file.
 Input files are capped by the hub's upload limit; image bytes never go into files (a batch's
@@ -16,6 +17,10 @@ from imagehub.jobs.models import now_ms
 
 #: Uploaded input files stay this long unless deleted (or swept with their batch).
 INPUT_RETENTION_MS = 30 * 86_400_000
+
+#: Purposes of uploaded images, which edits (synchronous or batch lines) name by `file_id`.
+IMAGE_PURPOSES = ("vision", "user_data")
+UPLOAD_PURPOSES = ("batch", *IMAGE_PURPOSES)
 
 
 class FileStore:
@@ -45,6 +50,18 @@ class FileStore:
         async with self._sessions() as session:
             row = await session.get(BatchFileRow, file_id)
         return row if row is not None and row.key_id == key_id else None
+
+    async def images(self, file_ids: set[str], key_id: str) -> dict[str, bytes]:
+        """The key's own uploaded images among `file_ids`, by id (others are simply absent)."""
+        if not file_ids:
+            return {}
+        query = select(BatchFileRow.id, BatchFileRow.content).where(
+            BatchFileRow.id.in_(file_ids),
+            BatchFileRow.key_id == key_id,
+            BatchFileRow.purpose.in_(IMAGE_PURPOSES),
+        )
+        async with self._sessions() as session:
+            return {file_id: content for file_id, content in (await session.execute(query)).all()}
 
     async def page(self, key_id: str, *, after: str | None, limit: int) -> list[BatchFileRow]:
         query = select(BatchFileRow).where(BatchFileRow.key_id == key_id)

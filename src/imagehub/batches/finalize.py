@@ -1,15 +1,19 @@
 """Ending batches: once every line ended, write the output and error files, exactly once.
 
 Any hub may notice a batch is done; the one whose conditional UPDATE moves it to `finalizing`
-writes its files. A hub that dies while finalizing leaves `finalizing_at` behind; after a minute
-another hub takes the batch over. Batches past their window are stopped (`expired`), and ended
-batches are swept with their lines and files one window after they ended.
+writes its files, and queues `batch.completed` in the very transaction that ends the batch (the
+outbox pattern), so a hub that dies right after cannot lose the event. A hub that dies while
+finalizing leaves `finalizing_at` behind; after a minute another hub takes the batch over (and
+the first, should it wake, finds its stamp gone and writes nothing). Batches past their window
+are stopped (`expired`), and ended batches are swept with their lines and files one window
+after they ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -30,12 +34,12 @@ from imagehub.batches.models import (
     BatchFileRow,
     BatchRow,
 )
-from imagehub.batches.service import BatchService, stop_lines
+from imagehub.batches.service import BatchService, request_counts, stop_lines
 from imagehub.batches.views import batch_object
 from imagehub.jobs.models import CANCELLED as LINE_CANCELLED
 from imagehub.jobs.models import FAILED, SUCCEEDED, TERMINAL, ImageJobRow, now_ms
 from imagehub.jobs.views import images_response
-from imagehub.webhooks.store import WebhookStore
+from imagehub.webhooks.store import WebhookStore, emit_in
 
 log = logging.getLogger("imagehub.batches")
 STUCK_FINALIZING_MS = 60_000
@@ -172,7 +176,7 @@ class Finalizer:
             final = COMPLETED
         keep_until = now + WINDOWS[batch.completion_window]
         files: list[BatchFileRow] = []
-        values: dict[str, Any] = {"status": final}
+        values: dict[str, Any] = {"status": final, "finalizing_at": now}
         if output:
             files.append(
                 self.files.new(
@@ -188,18 +192,26 @@ class Finalizer:
             values["error_file_id"] = files[-1].id
         values["cancelled_at" if final == CANCELLED else "completed_at"] = now
         async with self._sessions.begin() as session:
-            session.add_all(files)
-            await session.execute(
+            ended = await session.execute(
                 update(BatchRow)
-                .where(BatchRow.id == batch.id, BatchRow.status == FINALIZING)
+                .where(BatchRow.id == batch.id, BatchRow.status == FINALIZING, BatchRow.finalizing_at == now)
                 .values(**values)
             )
-        if final == COMPLETED:
-            ended = await self.batches.get(batch.id)
-            if ended is not None:
-                data = batch_object(ended, await self.batches.counts(ended))
-                if await self.webhooks.emit(batch.key_id, "batch.completed", data):
-                    self.wake_webhooks()
+            if not rowcount(ended):
+                return  # taken over meanwhile by a hub that thought this one dead: it writes the files
+            session.add_all(files)
+            queued = final == COMPLETED and await emit_in(
+                session, batch.key_id, "batch.completed", self._completed(batch, values, lines)
+            )
+        if queued:
+            self.wake_webhooks()
+
+    @staticmethod
+    def _completed(batch: BatchRow, values: dict[str, Any], lines: list[ImageJobRow]) -> dict[str, Any]:
+        """The batch object as it is once this transaction commits (the event carries it)."""
+        for name, value in values.items():
+            setattr(batch, name, value)  # a detached row: nothing is written through it
+        return batch_object(batch, request_counts(batch, dict(Counter(row.status for row in lines))))
 
     async def _sweep(self, now: int) -> None:
         async with self._sessions() as session:

@@ -14,16 +14,20 @@ import orjson
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from imagehub.accounts.durable import record_unrun
 from imagehub.accounts.keys import KeyInfo
 from imagehub.batches.files import FileStore
-from imagehub.batches.lines import parse_lines
+from imagehub.batches.lines import EDITS, GENERATIONS, parse_lines, referenced_files
 from imagehub.batches.models import CANCELLING, IN_PROGRESS, WINDOWS, BatchRow, new_id
 from imagehub.catalog import Catalog
 from imagehub.errors import Forbidden, InvalidRequest
+from imagehub.inputs.sources import request_operation
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, QUEUED, SUCCEEDED, ImageJobRow, now_ms
-from imagehub.jobs.requests import dump_request
+from imagehub.jobs.requests import dump_request, unrun_line
 
-ENDPOINTS = ("/v1/images/generations",)
+ENDPOINTS = (GENERATIONS, EDITS)
+#: A cancelled request's status on its usage record (as for a client that went away).
+CANCELLED_STATUS = 499
 
 
 class BatchService:
@@ -63,7 +67,10 @@ class BatchService:
                 param="input_file_id",
                 code="invalid_value",
             )
-        valid, invalid = parse_lines(source.content, endpoint, self.catalog)
+        uploads = (
+            await self.files.images(referenced_files(source.content), key.id) if endpoint == EDITS else {}
+        )
+        valid, invalid = parse_lines(source.content, endpoint, self.catalog, uploads)
         if not valid and not invalid:
             raise InvalidRequest("The input file has no lines.", param="input_file_id", code="empty_file")
         now = now_ms()
@@ -86,7 +93,7 @@ class BatchService:
             ImageJobRow(
                 id=new_id("job_"),
                 key_id=key.id,
-                operation="generate",
+                operation=request_operation(line.request),
                 status=QUEUED,
                 model=line.model,
                 size=line.size,
@@ -129,13 +136,7 @@ class BatchService:
         return {status: count for status, count in rows}
 
     async def counts(self, row: BatchRow) -> dict[str, int]:
-        states = await self.line_states(row.id)
-        invalid = len(row.invalid_lines.splitlines()) if row.invalid_lines else 0
-        return {
-            "total": row.total,
-            "completed": states.get(SUCCEEDED, 0),
-            "failed": states.get(FAILED, 0) + invalid,
-        }
+        return request_counts(row, await self.line_states(row.id))
 
     async def cancel(self, batch_id: str, key_id: str) -> BatchRow | None:
         """Stop a batch: queued lines are cancelled now, running ones asked to stop; it then ends
@@ -154,13 +155,32 @@ class BatchService:
         return await self.get(batch_id, key_id)
 
 
+def request_counts(row: BatchRow, states: dict[str, int]) -> dict[str, int]:
+    """OpenAI's request_counts from the lines' states (lines invalid at submission are failed)."""
+    invalid = len(row.invalid_lines.splitlines()) if row.invalid_lines else 0
+    return {
+        "total": row.total,
+        "completed": states.get(SUCCEEDED, 0),
+        "failed": states.get(FAILED, 0) + invalid,
+    }
+
+
 async def stop_lines(session: AsyncSession, batch_id: str, now: int) -> None:
-    """Cancel a batch's queued lines and flag its running ones (their workers see the flag)."""
-    await session.execute(
+    """Cancel a batch's queued lines and flag its running ones (their workers see the flag).
+
+    A line cancelled before it ran gets its one usage record in the same transaction
+    (`cancelled`, nothing charged), so a crash cannot leave it with none or write it twice.
+    """
+    stopped = await session.execute(
         update(ImageJobRow)
         .where(ImageJobRow.batch_id == batch_id, ImageJobRow.status == QUEUED)
         .values(status=CANCELLED, finished_at=now)
+        .returning(
+            ImageJobRow.id, ImageJobRow.key_id, ImageJobRow.model, ImageJobRow.size, ImageJobRow.request
+        )
     )
+    unrun = [unrun_line(*line) for line in stopped.all()]
+    await record_unrun(session, unrun, CANCELLED_STATUS, "cancelled")
     await session.execute(
         update(ImageJobRow)
         .where(ImageJobRow.batch_id == batch_id, ImageJobRow.status == "in_progress")

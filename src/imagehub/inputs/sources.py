@@ -8,6 +8,7 @@ client actually sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +16,7 @@ from pydantic import PrivateAttr
 
 from imagehub.errors import InvalidRequest
 from imagehub.schema.images import Operation
-from imagehub.schema.wire import ImageGenerationRequest
+from imagehub.schema.wire import ImageEditRequest, ImageGenerationRequest
 
 MAX_IMAGES = 16
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):(?://|[^A-Za-z0-9+/=])", re.IGNORECASE)
@@ -125,3 +126,63 @@ def request_sources(request: ImageGenerationRequest) -> tuple[tuple[ImageSource,
     if request.image is None:
         return (), None
     return sources_from_field(request.image), None
+
+
+#: Uploaded images by file id, as the caller found them among the key's own files.
+Uploads = Mapping[str, bytes]
+
+
+def _reference(url: str | None, file_id: str | None, param: str, uploads: Uploads | None) -> ImageSource:
+    if url is not None and file_id is not None:
+        raise InvalidRequest(
+            f"'{param}': give exactly one of 'image_url' and 'file_id'.", param=param, code="invalid_value"
+        )
+    if file_id is not None:
+        if uploads is None:
+            raise InvalidRequest(
+                f"'{param}.file_id': file ids are not taken here; send 'image_url' "
+                "(an http(s) URL or a data: URL).",
+                param=param,
+                code="unsupported_parameter",
+            )
+        if file_id not in uploads:
+            raise InvalidRequest(
+                f"'{param}.file_id': no image file '{file_id}' (upload it with purpose 'vision').",
+                param=param,
+                code="file_not_found",
+            )
+        return ImageSource(param=param, data=uploads[file_id])
+    if url is None:
+        raise InvalidRequest(
+            f"Missing required parameter: '{param}.image_url'.",
+            param=param,
+            code="missing_required_parameter",
+        )
+    return text_source(url, param)
+
+
+def file_ids(body: ImageEditRequest) -> set[str]:
+    """The file ids an edit's JSON refers to (to look up before `json_edit_call`)."""
+    refs = [*body.images, *([body.mask] if body.mask is not None else [])]
+    return {ref.file_id for ref in refs if ref.file_id is not None}
+
+
+def json_edit_call(body: ImageEditRequest, uploads: Uploads | None = None) -> ImageEditCall:
+    """The JSON form of an edit (`images: [{"image_url": ...} | {"file_id": ...}]`) as the call
+    the service runs.
+
+    One reading for a synchronous JSON edit and a batch's `/v1/images/edits` line, so both refuse
+    the same things with the same words. `uploads` are the key's image files the body refers to
+    (None where there is no Files API, e.g. the engine). Nothing is fetched here: URLs are read
+    when the edit runs.
+    """
+    check_count(len(body.images), "images")
+    sources = tuple(
+        _reference(ref.image_url, ref.file_id, f"images[{index}]", uploads)
+        for index, ref in enumerate(body.images)
+    )
+    mask = (
+        _reference(body.mask.image_url, body.mask.file_id, "mask", uploads) if body.mask is not None else None
+    )
+    fields = body.model_dump(exclude_none=True, exclude={"images", "mask"})
+    return ImageEditCall.create("edit", sources, mask, **fields)

@@ -53,6 +53,7 @@ class ImageJobRow(Base):
     notified: Mapped[bool] = mapped_column(Boolean, default=False)  # its end went to the listeners
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)  # new at each claim
     price_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     result: Mapped[str | None] = mapped_column(Text, nullable=True)  # ImagesResponse, URLs relative
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # {"code", "message", ...}

@@ -4,13 +4,17 @@ Claiming is the well-known leased-queue pattern, no library: a job is free when 
 in progress under a lease that ran out (its hub died). On PostgreSQL the candidate is locked with
 `FOR UPDATE SKIP LOCKED`, so hubs claiming at once each get a different job without waiting on
 one another; SQLite has one writer at a time, so there the claim is a conditional UPDATE that
-re-checks the job is still free and counts the rows it changed. Only the lease holder moves an
-in-progress job on (`finish` re-checks the owner), so a hub that lost its lease cannot overwrite
-the work of the hub that took over.
+re-checks the job is still free and counts the rows it changed.
+
+Every claim draws a fresh lease token and, in the same transaction, makes it the fence of the
+job's usage record. Only the current token's run moves the job on (heartbeat, finish, give back
+re-check it) or settles and releases its money (the ledger checks the fence), so a run that lost
+its lease, even to another worker of its own hub, changes nothing that the new run holds.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
@@ -89,12 +93,14 @@ class JobQueue:
     async def _take(
         self, session: AsyncSession, job_id: str, owner: str, now: int, lease_ms: int
     ) -> ImageJobRow | None:
+        token = secrets.token_hex(16)
         taken = await session.execute(
             update(ImageJobRow)
             .where(ImageJobRow.id == job_id, _free(now))
             .values(
                 status=IN_PROGRESS,
                 lease_owner=owner,
+                lease_token=token,
                 lease_until=now + lease_ms,
                 attempts=ImageJobRow.attempts + 1,
                 started_at=now,
@@ -102,16 +108,31 @@ class JobQueue:
         )
         if not rowcount(taken):
             return None
+        await session.execute(update(UsageRecord).where(UsageRecord.request_id == job_id).values(fence=token))
         return await session.get(ImageJobRow, job_id, populate_existing=True)
 
-    async def heartbeat(self, job_id: str, owner: str, lease_ms: int) -> Heartbeat:
+    async def fence(self, job_id: str, token: str) -> bool:
+        """Make `token` the fence of the job's usage record, if the lease is still that token's.
+
+        For a record written after the claim (a batch line reserves as it starts).
+        """
+        async with self._sessions.begin() as session:
+            ours = select(ImageJobRow.id).where(
+                ImageJobRow.id == job_id, ImageJobRow.lease_token == token, ImageJobRow.status == IN_PROGRESS
+            )
+            fenced = await session.execute(
+                update(UsageRecord).where(UsageRecord.request_id == job_id, ours.exists()).values(fence=token)
+            )
+        return bool(rowcount(fenced))
+
+    async def heartbeat(self, job_id: str, token: str, lease_ms: int) -> Heartbeat:
         """Extend our lease; says whether it is still ours and whether a cancel was asked for."""
         async with self._sessions.begin() as session:
             extended = await session.execute(
                 update(ImageJobRow)
                 .where(
                     ImageJobRow.id == job_id,
-                    ImageJobRow.lease_owner == owner,
+                    ImageJobRow.lease_token == token,
                     ImageJobRow.status == IN_PROGRESS,
                 )
                 .values(lease_until=now_ms() + lease_ms)
@@ -124,7 +145,7 @@ class JobQueue:
     async def finish(
         self,
         job_id: str,
-        owner: str | None,
+        token: str | None,
         status: str,
         *,
         result: str | None = None,
@@ -134,13 +155,13 @@ class JobQueue:
     ) -> bool:
         """Record how a job ended; False if it was not ours to end (lease lost, already ended).
 
-        `owner=None` ends a queued job (a cancel before any hub claimed it).
+        `token` is the run's lease token; None ends a queued job (a cancel before any claim).
         """
         now = now_ms()
         guard = (
             and_(ImageJobRow.status == QUEUED)
-            if owner is None
-            else and_(ImageJobRow.status == IN_PROGRESS, ImageJobRow.lease_owner == owner)
+            if token is None
+            else and_(ImageJobRow.status == IN_PROGRESS, ImageJobRow.lease_token == token)
         )
         async with self._sessions.begin() as session:
             ended = await session.execute(
@@ -158,7 +179,7 @@ class JobQueue:
             )
         return bool(rowcount(ended))
 
-    async def give_back(self, job_id: str, owner: str, marker: str | None, *, after_ms: int = 0) -> bool:
+    async def give_back(self, job_id: str, token: str, marker: str | None, *, after_ms: int = 0) -> bool:
         """Queue our running job again, not before `after_ms` from now; not counted as an attempt.
 
         For a hub shutting down (`marker` says so), and for a batch line whose key is at its
@@ -170,11 +191,12 @@ class JobQueue:
                 .where(
                     ImageJobRow.id == job_id,
                     ImageJobRow.status == IN_PROGRESS,
-                    ImageJobRow.lease_owner == owner,
+                    ImageJobRow.lease_token == token,
                 )
                 .values(
                     status=QUEUED,
                     lease_owner=None,
+                    lease_token=None,
                     lease_until=now_ms() + after_ms if after_ms else None,
                     attempts=ImageJobRow.attempts - 1,
                     error=marker,

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from imagehub.accounts.durable import Unrun
 from imagehub.inputs.sources import ImageEditCall, ImageSource, request_operation
 from imagehub.schema.wire import ImageGenerationRequest
 
@@ -46,3 +47,9 @@ def load_request(text: str) -> ImageGenerationRequest:
     sources = tuple(_unsource(item) for item in document.get("sources", []))
     mask = _unsource(document["mask"]) if "mask" in document else None
     return ImageEditCall.create(document["operation"], sources, mask, **fields)
+
+
+def unrun_line(job_id: str, key_id: str, model: str, size: str | None, request: str) -> Unrun:
+    """A job that never ran (a batch line cancelled first), as its usage record describes it."""
+    n = orjson.loads(request).get("fields", {}).get("n", 1)
+    return Unrun(job_id, key_id, model, size, n if isinstance(n, int) else 1)

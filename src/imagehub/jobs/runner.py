@@ -4,7 +4,7 @@ Money follows a synchronous request's rules, spread over processes: the reservat
 submission (in the database, under the job's id); the worker that runs the job finds it there,
 records the job's result first and settles second. A hub killed at any point leaves either a
 pending reservation with a job whose lease runs out (another worker re-runs it and settles once),
-or an ended job with a pending reservation (`reconcile` settles or releases it). Crash recovery
+or an ended job with a pending reservation (housekeeping's `reconcile` settles or releases it). Crash recovery
 of synchronous requests skips job reservations (ledger.DURABLE_PREFIX).
 """
 
@@ -29,9 +29,10 @@ from imagehub.accounts.ratelimit import Permit, RateLimited, RateLimiter
 from imagehub.errors import HubError
 from imagehub.jobs.models import BATCH, CANCELLED, FAILED, INTERACTIVE, SUCCEEDED, ImageJobRow
 from imagehub.jobs.queue import JobQueue
-from imagehub.jobs.requests import load_request
+from imagehub.jobs.requests import load_request, unrun_line
 from imagehub.observability import metrics
 from imagehub.payloads.spool import spool_text
+from imagehub.schema.images import ImageJob
 from imagehub.service.generation import GenerationService, Produced, close_outcome
 
 log = logging.getLogger("imagehub.jobs")
@@ -61,6 +62,12 @@ def cancelled_error() -> HubError:
     return HubError("The job was cancelled.", code="cancelled", status=499)
 
 
+def _token(row: ImageJobRow) -> str:
+    """The lease token of this run (every claimed row has one)."""
+    assert row.lease_token is not None, f"job {row.id} was not claimed"
+    return row.lease_token
+
+
 def _error(code: str, message: str, status: int = 500) -> str:
     return orjson.dumps({"code": code, "message": message, "status": status}).decode()
 
@@ -87,6 +94,7 @@ class JobRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._work_of: dict[str, asyncio.Task[None]] = {}
+        self._prepared: dict[str, ImageJob] = {}  # batch lines admitted by this run, images read
         self._stopping = False
 
     @property
@@ -156,26 +164,27 @@ class JobRunner:
     async def _run(self, row: ImageJobRow) -> None:
         work = asyncio.create_task(self._execute(row))
         self._work_of[row.id] = work
-        beat = asyncio.create_task(self._keep_lease(row.id, work))
+        beat = asyncio.create_task(self._keep_lease(row.id, _token(row), work))
         try:
             await work
         finally:
             self._work_of.pop(row.id, None)
+            self._prepared.pop(row.id, None)
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
-    async def _keep_lease(self, job_id: str, work: asyncio.Task[None]) -> None:
+    async def _keep_lease(self, job_id: str, token: str, work: asyncio.Task[None]) -> None:
         """Extend the lease a few times per lease period; cancel the work when a cancel is asked.
 
-        A lease lost (another hub took the job after this one missed its heartbeats) is not a
-        cancel: cancelling would release the reservation the new run holds. This run goes on,
-        cannot record its end (`finish` checks the owner) and so never settles; its images go.
+        A lease lost (another run took the job after this one missed its heartbeats) is not a
+        cancel. This run goes on, but cannot record its end (`finish` checks the lease token)
+        nor settle or release the money (its reservation is fenced by the token); its images go.
         """
         while not work.done():
             await asyncio.sleep(self.settings.lease_seconds / 3)
             try:
-                beat = await self.queue.heartbeat(job_id, self.owner, self.lease_ms)
+                beat = await self.queue.heartbeat(job_id, token, self.lease_ms)
             except Exception:
                 log.exception("heartbeat of job %s failed", job_id)
                 continue
@@ -191,7 +200,7 @@ class JobRunner:
             permit = await self._line_permit(row)
         except RateLimited as limited:  # queued again for when the limiter says to retry
             await self.queue.give_back(
-                row.id, self.owner, row.error, after_ms=int(limited.retry_after * 1000)
+                row.id, _token(row), row.error, after_ms=int(limited.retry_after * 1000)
             )
             return
         try:
@@ -216,7 +225,7 @@ class JobRunner:
         return await self.limiter.acquire(key.id, rpm=rpm, concurrency=key.concurrency_limit)
 
     async def _execute_held(self, row: ImageJobRow) -> None:
-        reservation = await self.reservations.find(row.id)
+        reservation = await self.reservations.find(row.id, fence=_token(row))
         if reservation is None and not row.cancel_requested:
             try:
                 reservation = await self._hold_again(row)
@@ -224,6 +233,12 @@ class JobRunner:
                 code = refused.code or refused.type
                 await self._end(row, FAILED, error=_error(code, refused.message, refused.status))
                 return
+        if reservation is None and row.cancel_requested and row.batch_id is not None:
+            # A line stopped before it reserved anything: its one record says so, free of charge.
+            unrun = unrun_line(row.id, row.key_id, row.model, row.size, row.request)
+            await self.reservations.record_unrun(unrun, cancelled_error().status, "cancelled")
+            await self._end(row, CANCELLED)
+            return
         if reservation is None:  # released or settled by an earlier run that never recorded the end
             message = "The job was interrupted; nothing was charged."
             await self._end(
@@ -262,15 +277,21 @@ class JobRunner:
         shutting-down hub gave back holds its amount again; None for anything else."""
         if row.error is not None and GIVEN_BACK in row.error:
             await self._key(row)
-            return await self.reservations.reopen(row.id)
-        if row.batch_id is not None and not await self.reservations.exists(row.id):
-            return await self._reserve_line(row)
-        return None
+            reopened = await self.reservations.reopen(row.id)
+        elif row.batch_id is not None and not await self.reservations.exists(row.id):
+            reopened = await self._reserve_line(row)
+            await self.queue.fence(row.id, _token(row))  # written after the claim: fence it now
+        else:
+            return None
+        if reopened is not None:
+            reopened.fence = _token(row)
+        return reopened
 
     async def _reserve_line(self, row: ImageJobRow) -> Reservation:
         key = await self._key(row)
         context = RequestContext(request_id=row.id)
-        _, _, reservation = await self.service.admit(load_request(row.request), key, context, durable=True)
+        job, _, reservation = await self.service.admit(load_request(row.request), key, context, durable=True)
+        self._prepared[row.id] = job  # its source images are read: the run uses them as they are
         return reservation
 
     async def _key(self, row: ImageJobRow) -> KeyInfo:
@@ -282,8 +303,9 @@ class JobRunner:
     async def _produce(self, row: ImageJobRow, reservation: Reservation) -> Produced:
         try:
             key = await self._key(row)
-            request = load_request(row.request)
-            job = await self.service.prepare(request, key)
+            job = self._prepared.pop(row.id, None) or await self.service.prepare(
+                load_request(row.request), key
+            )
         except BaseException as error:
             await self.service.books.release(reservation, error)
             raise
@@ -301,13 +323,16 @@ class JobRunner:
             close_outcome(outcome)
         ended = await self.queue.finish(
             row.id,
-            self.owner,
+            _token(row),
             SUCCEEDED,
             result=result,
             price_micros=outcome.price_micros,
             retention_ms=self.retention_ms,
         )
-        if not ended:  # another worker holds the job now; its run settles the reservation
+        if not ended:  # another run holds the job now; its run settles the reservation
+            log.warning(
+                "job %s: this run succeeded after another run took the job over; not recorded", row.id
+            )
             await self.service.delete(produced.stored)
             return
         await self.service.settle(produced, reservation)
@@ -319,7 +344,7 @@ class JobRunner:
         if not self._stopping:
             await self._end(row, CANCELLED)
         elif await self.queue.give_back(
-            row.id, self.owner, _error(GIVEN_BACK, "Given back by a hub shutting down.")
+            row.id, _token(row), _error(GIVEN_BACK, "Given back by a hub shutting down.")
         ):
             log.warning("job %s given back at shutdown: another run will hold its money again", row.id)
         else:
@@ -332,8 +357,12 @@ class JobRunner:
         await self._end(row, status, error=error)
 
     async def _end(self, row: ImageJobRow, status: str, *, error: str | None = None) -> None:
-        if await self.queue.finish(row.id, self.owner, status, error=error, retention_ms=self.retention_ms):
+        if await self.queue.finish(row.id, _token(row), status, error=error, retention_ms=self.retention_ms):
             await self._notify(row.id)
+        else:
+            log.warning(
+                "job %s: this run ended %s after another run took the job over; not recorded", row.id, status
+            )
 
     async def _notify(self, job_id: str) -> None:
         ended = await self.queue.get(job_id)
@@ -346,7 +375,7 @@ class JobRunner:
         """Tell the listeners (webhook events, waiters) a job ended, then note that it was told.
 
         At least once: a hub that dies in between leaves the job unannounced, and `reconcile`
-        on any hub announces it again (a receiver may see one event twice, never none).
+        (jobs/maintenance.py) on any hub announces it again (a receiver may see one event twice, never none).
         """
         failed = False
         for listener in self.listeners:
@@ -357,23 +386,3 @@ class JobRunner:
                 log.exception("a listener failed on job %s", ended.id)
         if not failed:
             await self.queue.mark_notified(ended.id)
-
-    async def reconcile(self) -> int:
-        """Settle or release the money of jobs that ended on a hub that died before doing so, and
-        announce the ends it never announced."""
-        fixed = 0
-        for ended in await self.queue.unnotified(older_than_ms=self.lease_ms):
-            await self.announce(ended)
-            fixed += 1
-        for job_id, status, price in await self.queue.unsettled(older_than_ms=self.lease_ms):
-            reservation = await self.reservations.find(job_id)
-            if reservation is None:
-                continue
-            if status == SUCCEEDED:
-                await self.service.ledger.settle(
-                    reservation, price=price or 0, provider="(recovered)", n_delivered=0
-                )
-            else:
-                await self.service.ledger.release(reservation, status_code=499, error_code=status)
-            fixed += 1
-        return fixed

@@ -44,6 +44,38 @@ def event_body(event_type: str, data: dict[str, Any]) -> str:
     return orjson.dumps({"type": event_type, "timestamp": stamp, "data": data}).decode()
 
 
+def _deliveries(endpoint_ids: list[str], event_type: str, body: str) -> list[WebhookDeliveryRow]:
+    now = now_ms()
+    return [
+        WebhookDeliveryRow(
+            id=_id("msg_"),
+            endpoint_id=endpoint_id,
+            event_type=event_type,
+            payload=body,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for endpoint_id in endpoint_ids
+    ]
+
+
+async def emit_in(session: AsyncSession, key_id: str, event_type: str, data: dict[str, Any]) -> int:
+    """Queue `event_type` for the key's subscribed endpoints inside the caller's transaction.
+
+    The outbox pattern: whatever the event announces (a batch's end) commits together with the
+    event's deliveries, so a hub that dies right after can never leave one without the other.
+    """
+    query = select(WebhookEndpointRow).where(WebhookEndpointRow.key_id == key_id)
+    targets = [
+        row.id for row in (await session.execute(query)).scalars() if event_type in row.events.split(",")
+    ]
+    if targets:
+        session.add_all(_deliveries(targets, event_type, event_body(event_type, data)))
+    return len(targets)
+
+
 class WebhookStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -88,10 +120,8 @@ class WebhookStore:
 
     async def emit(self, key_id: str, event_type: str, data: dict[str, Any]) -> int:
         """Queue `event_type` for every endpoint of the key subscribed to it; how many."""
-        targets = [row for row in await self.endpoints(key_id) if event_type in row.events.split(",")]
-        if targets:
-            await self._queue([row.id for row in targets], event_type, event_body(event_type, data))
-        return len(targets)
+        async with self._sessions.begin() as session:
+            return await emit_in(session, key_id, event_type, data)
 
     async def test(self, endpoint: WebhookEndpointRow) -> WebhookDeliveryRow:
         """Queue a `webhook.test` event for one endpoint, whatever it subscribed to."""
@@ -99,20 +129,7 @@ class WebhookStore:
         return (await self._queue([endpoint.id], TEST_EVENT, body))[0]
 
     async def _queue(self, endpoint_ids: list[str], event_type: str, body: str) -> list[WebhookDeliveryRow]:
-        now = now_ms()
-        rows = [
-            WebhookDeliveryRow(
-                id=_id("msg_"),
-                endpoint_id=endpoint_id,
-                event_type=event_type,
-                payload=body,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for endpoint_id in endpoint_ids
-        ]
+        rows = _deliveries(endpoint_ids, event_type, body)
         async with self._sessions.begin() as session:
             session.add_all(rows)
         return rows
