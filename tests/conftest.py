@@ -82,6 +82,8 @@ def live(
         "OPENAI_API_KEY": fake_openai.api_key,
         "GEMINI_BASE_URL": f"{fake_google.url}/v1beta",
         "GEMINI_API_KEY": fake_google.api_key,
+        # gemini-3.1-flash-lite-image has no known price: served free by the operator's opt-in.
+        "IMAGEHUB_ALLOW_UNPRICED": "1",
     }
     running = Hub(data_dir, env=env).start()
     yield LiveHub(running, create_key(data_dir, "live", sandbox=False))

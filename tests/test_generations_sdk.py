@@ -17,9 +17,10 @@ CATALOG = load_catalog()
 
 
 #: Pillow's name for each raster output format; a model whose default output is not raster
-#: (Recraft's SVG models) is left out of the checks that decode the image.
+#: (Recraft's SVG models) is left out of the checks that decode the image, and an edit-only one
+#: (stable-image-inpaint, tests/vendors/test_vendor_edits.py) of the generation checks.
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-RASTER = [spec for spec in CATALOG if spec.output_formats[0] in PIL_FORMATS]
+RASTER = [spec for spec in CATALOG if spec.output_formats[0] in PIL_FORMATS and spec.generates]
 
 
 def _each_model_and_size() -> list[tuple[str, str]]:

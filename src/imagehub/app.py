@@ -182,7 +182,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             signer,
             settings.url_ttl_seconds,
             ledger,
-            PriceBook.from_config(config.billing, {d.name: d.prices for d in config.deployments if d.prices}),
+            PriceBook.from_config(
+                config.billing,
+                {d.name: d.prices for d in config.deployments if d.prices},
+                allow_unpriced=settings.allow_unpriced,
+            ),
         )
         app.state.generation.configure_inputs(InputLoader.from_settings(settings))
         runner = JobRunner(

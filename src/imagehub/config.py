@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="Hex secret for image URL signatures; set the same on every hub that shares a store "
         "(unset: secret.key in data_dir, created once).",
     )
+    allow_unpriced: bool = Field(
+        default=False,
+        description="Serve models whose price is unknown (`unknown = true` in the price data, no price set "
+        "by the operator) to live keys, free; unset, such a request is refused with 403 model_not_priced.",
+    )
     url_ttl_seconds: int = Field(default=3600, ge=1, description="How long signed image URLs stay valid.")
     sweep_interval_seconds: float = Field(default=300.0, gt=0, description="How often expired images go.")
     stale_reservation_seconds: float = Field(

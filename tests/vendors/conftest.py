@@ -54,6 +54,8 @@ def vendor_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VendorHub]:
     for name, (_, key_var, url_var, path) in VENDORS.items():
         env[key_var] = fakes[name].api_key
         env[url_var] = fakes[name].url + path
+    # Several vendors' models have no known price (tests/vendors/test_unpriced.py covers refusal).
+    env["IMAGEHUB_ALLOW_UNPRICED"] = "1"
     data_dir = tmp_path_factory.mktemp("vendors") / "data"
     hub = Hub(data_dir, env=env).start()
     try:

@@ -189,7 +189,8 @@ def test_streaming_gets_emulated_events(vendors: VendorHub) -> None:
         ("bfl/flux-2-pro", "1024x1024", 30_000),  # one megapixel: $0.03
         ("bfl/flux-2-pro", "2048x2048", 75_000),  # four: $0.03 + 3 x $0.015
         ("fal/flux-2-pro", "1440x816", 45_000),  # fal's own table: 1.12 MP is two started megapixels
-        ("bfl/flux-2-max", "1024x1024", 0),  # an unknown price: free until the operator sets one
+        ("bfl/flux-2-max", "2048x2048", 160_000),  # $0.07 + 3 x $0.03
+        ("bfl/flux-2-klein-4b", "1024x1024", 14_000),
     ],
 )
 def test_cost_per_megapixel(vendors: VendorHub, model: str, size: str, cost: int) -> None:

@@ -122,7 +122,9 @@ def test_ideogram_multipart_auth_and_unsafe_flag(vendors: VendorHub) -> None:
 
 
 def test_recraft_vector_answers_svg(vendors: VendorHub) -> None:
-    result = vendors.sdk().images.generate(model="recraftv4_1_vector", prompt="an icon", size="1024x1024")
+    result = vendors.sdk().images.generate(
+        model="recraftv4_1_vector", prompt="an icon", size="1024x1024", response_format="b64_json"
+    )
     assert result.data is not None
     assert base64.b64decode(result.data[0].b64_json or "").startswith(b"<svg")
     sent = vendors.fakes["recraft"].requests_to("/images/generations")[-1]

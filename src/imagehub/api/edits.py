@@ -48,8 +48,8 @@ router = APIRouter(tags=["images"])
 Fields = TypeVar("Fields", bound=BaseModel)
 
 _IMAGE_FIELD = re.compile(r"^image(\[\d*\])?$")
-_INTEGERS = frozenset({"n", "output_compression", "partial_images", "seed"})
-_BOOLEANS = frozenset({"stream"})
+_INTEGERS = frozenset({"n", "output_compression", "partial_images", "seed", "safety_tolerance"})
+_BOOLEANS = frozenset({"stream", "prompt_upsampling"})
 
 
 def _form_fields(form: Form, model: type[Fields], file_fields: tuple[str, ...]) -> Fields:

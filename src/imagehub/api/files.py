@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from imagehub.errors import HubError, NotFound
 from imagehub.storage import ImageMissing, ImageStore, UrlSigner
+from imagehub.storage.base import ACTIVE_TYPES
 
 router = APIRouter(tags=["images"])
 
@@ -27,6 +28,9 @@ router = APIRouter(tags=["images"])
 INLINE_READ_BYTES = 256 * 1024
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: A stored image opened as a page (an SVG can carry <script>, handlers, foreign links) runs in a
+#: sandbox with no origin, no scripts and nothing fetched: it cannot read the console's key.
+IMAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 class RangeNotSatisfiable(HubError):
@@ -91,7 +95,10 @@ async def get_image_file(request: Request, name: str) -> Response:
         "ETag": etag,
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",  # an image is never run as a script or a page
+        "Content-Security-Policy": IMAGE_POLICY,
     }
+    if found.content_type in ACTIVE_TYPES:  # and a browser saves it rather than opening it at all
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
     span = requested_range(request, found.length, etag)
     start, size = span if span is not None else (0, found.length)
     status = 200

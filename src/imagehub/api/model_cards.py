@@ -46,6 +46,7 @@ def capabilities(spec: ModelSpec, prices: PriceBook) -> dict[str, Any]:
         "default_response_format": spec.default_response_format,
         "seed": spec.accepts("seed"),
         "revises_prompt": spec.revises_prompt,
+        "generations": spec.generates,  # false: an edit-only service (stable-image-inpaint)
         "edits": {
             "image_on_generations": spec.can_edit,
             "edits_endpoint": spec.edit_endpoint,

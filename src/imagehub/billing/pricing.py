@@ -20,7 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagehub.catalog import load_catalog
 from imagehub.catalog.overlay import price_tables
+from imagehub.errors import Forbidden
 from imagehub.schema.images import GenerationResult, ImageJob
+
+#: The operator's opt-in to serving models without a known price to live keys, free.
+ALLOW_UNPRICED_VARIABLE = "IMAGEHUB_ALLOW_UNPRICED"
 
 
 class BillingConfig(BaseModel):
@@ -48,7 +52,7 @@ class ModelPrice:
     # Vendors that charge by output megapixels (BFL): the first started megapixel, each further one.
     first_megapixel: int | None = None
     further_megapixel: int | None = None
-    unknown: bool = False  # no list price is known: free until the operator sets one
+    unknown: bool = False  # no list price is known, and the operator set none: live keys are refused
 
     def megapixel_price(self, size: str) -> int | None:
         """The per-megapixel price of WIDTHxHEIGHT, each started megapixel charged in full."""
@@ -124,6 +128,8 @@ class PriceBook:
     overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # deployment name -> model -> "quality/size" -> micro-USD per image
     deployment_prices: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    #: IMAGEHUB_ALLOW_UNPRICED: serve unpriced models to live keys anyway (free) instead of refusing.
+    allow_unpriced: bool = False
     _models: dict[tuple[str, str | None, str | None], ModelPrice] = field(default_factory=dict, repr=False)
     _quotes: dict[tuple[str, str | None, str, int, str | None], int] = field(default_factory=dict, repr=False)
 
@@ -132,8 +138,10 @@ class PriceBook:
         cls,
         config: BillingConfig,
         deployment_prices: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None,
+        *,
+        allow_unpriced: bool = False,
     ) -> PriceBook:
-        return cls(config.margin_percent, config.prices, dict(deployment_prices or {}))
+        return cls(config.margin_percent, config.prices, dict(deployment_prices or {}), allow_unpriced)
 
     def model_price(
         self, model: str, provider: str | None = None, deployment: str | None = None
@@ -175,7 +183,33 @@ class PriceBook:
             tiers,
             area.get("first"),
             area.get("further"),
-            bool(listed.get("unknown")) and model not in self.overrides,
+            # `unknown = true` until a price is set: [billing.prices], or the catalog file's
+            # [prices."model"] tables, which merge over the packaged entry and its marker.
+            bool(listed.get("unknown")) and not (per_image or tokens or area.get("first") is not None),
+        )
+
+    def unpriced(self, job: ImageJob) -> bool:
+        """Whether a provider that may serve `job` has no known price for it (a pinned job: its own)."""
+        name = job.spec.name
+        providers = (job.provider,) if job.provider else (None, *self.provider_tables(name))
+        return any(self.model_price(name, provider).unknown for provider in providers)
+
+    def require_price(self, job: ImageJob) -> None:
+        """Refuse a live key's job that could only be charged nothing because nobody priced it.
+
+        A free answer from a paid upstream is a silent loss; the operator either prices the model
+        or opts in to serving it free. Sandbox keys never reach here: they are never charged.
+        """
+        if self.allow_unpriced or not self.unpriced(job):
+            return
+        name = job.spec.name
+        raise Forbidden(
+            f"{name} has no known price on this hub, so live keys cannot use it yet. The hub's "
+            f"operator can set its price in the catalog file (IMAGEHUB_CATALOG_FILE: "
+            f'[prices."{name}".per_image] "*/*" = <micro-USD>) or in [billing.prices], or serve '
+            f"unpriced models free with {ALLOW_UNPRICED_VARIABLE}=1.",
+            param="model",
+            code="model_not_priced",
         )
 
     def _prices_of(self, model: str) -> list[ModelPrice]:

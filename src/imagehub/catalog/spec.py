@@ -58,6 +58,10 @@ class ModelSpec:
     max_input_bytes: int = 50 * 1024 * 1024
     max_input_pixels: int = 64_000_000  # the hub's own cap unless the upstream documents a lower one
     square_input: bool = False
+    # The upstream edits at the source image's own size (Stability's and Ideogram's inpaint):
+    # an edit's `size` must equal it, else a 400, never a silently different size.
+    edits_at_source_size: bool = False
+    generates: bool = True  # false: an edit-only service (/images/edits only)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     # Vendors (vendors.toml). The model's id on each provider that names it differently from the
     # hub (`fal = "fal-ai/flux-2-pro"`); one call makes at most this many images (0: all of `n`);
@@ -83,6 +87,8 @@ class ModelSpec:
                 raise ValueError(f"catalog: {self.name}: {name} has values but is not in fields")
         if "image" in self.fields and not self.can_edit:
             raise ValueError(f"catalog: {self.name}: takes `image` but can_edit is false")
+        if not self.generates and not self.edit_endpoint:
+            raise ValueError(f"catalog: {self.name}: neither generates nor edits")
         if (self.accepts_mask or self.mask_from_alpha) and not self.edit_endpoint:
             raise ValueError(f"catalog: {self.name}: a mask needs edit_endpoint")
 

@@ -243,6 +243,15 @@ class InputLoader:
                 param=param,
                 code="invalid_image",
             )
+        first = images[0]
+        source_size = (first.width, first.height)
+        if job.operation == "edit" and spec.edits_at_source_size and (job.width, job.height) != source_size:
+            raise InvalidRequest(
+                f"{spec.name} edits at the source image's own size, {first.width}x{first.height}; "
+                f"'size' is {job.size}. Send size='{first.width}x{first.height}'.",
+                param="size",
+                code="invalid_value",
+            )
         return replace(job, images=tuple(images), mask=loaded_mask)
 
     async def _read_all(

@@ -87,6 +87,11 @@ class _EditOptions(BaseModel):
     partial_images: int | None = None
     user: str | None = None
     seed: int | None = Field(default=None, description="imagehub extension, as on generations.")
+    # Vendor options, as on generations: accepted only where the model's catalog entry lists them.
+    negative_prompt: str | None = Field(default=None, description="imagehub extension, as on generations.")
+    style_preset: str | None = Field(default=None, description="imagehub extension, as on generations.")
+    safety_tolerance: int | None = Field(default=None, description="imagehub extension, as on generations.")
+    prompt_upsampling: bool | None = Field(default=None, description="imagehub extension, as on generations.")
 
 
 class ImageEditForm(_EditOptions):

@@ -109,7 +109,10 @@ class GenerationService:
         sources, mask = request_sources(request)
         if sources:
             job = await self.input_loader().load(job, sources, mask)
-        return self.succeed(job, key)
+        served = self.succeed(job, key)
+        if not key.sandbox:
+            self.prices.require_price(served)  # the model that serves it is the one charged
+        return served
 
     def succeed(self, job: ImageJob, key: KeyInfo) -> ImageJob:
         """`job` while its model is served today, else its successor's (the sandbox alike)."""

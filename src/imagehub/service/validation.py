@@ -247,6 +247,12 @@ def _resolve_output(
 def _check_operation(catalog: Catalog, spec: ModelSpec, operation: Operation) -> None:
     """The edits and variations endpoints serve only the models the catalog says can."""
     if operation == "generate":
+        if not spec.generates:
+            raise _invalid(
+                "model",
+                f"{spec.name} only edits images: send it to /images/edits with an image.",
+                code="model_not_supported",
+            )
         return
     endpoint, able = (
         ("edits", [s.name for s in catalog if s.edit_endpoint])

@@ -19,7 +19,22 @@ from typing import Protocol
 
 from imagehub.errors import ServiceUnavailable
 
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+#: Every format the stores keep, by name extension. SVG is a document a browser can run scripts in:
+#: whoever serves it must neutralise it (api/files.py's policy, an S3 object's Content-Disposition).
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "svg": "image/svg+xml"}
+#: The extensions a stored name may end with, as a regular-expression alternation.
+EXTENSIONS = "|".join(CONTENT_TYPES)
+#: Types that are active content when opened as a page: never rendered inline from a store.
+ACTIVE_TYPES = frozenset({"image/svg+xml"})
+
+
+def object_headers(ext: str) -> dict[str, str]:
+    """What a bucket keeps with an image and sends on presigned or CDN URLs, which skip the hub:
+    an SVG is an attachment there, since no policy header of ours can go with it."""
+    headers = {"Content-Type": CONTENT_TYPES[ext]}
+    if headers["Content-Type"] in ACTIVE_TYPES:
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
 class StoreUnavailable(ServiceUnavailable):

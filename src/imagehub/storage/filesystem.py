@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from imagehub.storage.base import CONTENT_TYPES, StoredImage
+from imagehub.storage.base import CONTENT_TYPES, EXTENSIONS, StoredImage
 from imagehub.storage.segments import SUFFIX, SegmentWriter, free_range, segment_file_name
 
 __all__ = ["CONTENT_TYPES", "FileStore", "LocatedImage", "OpenImage", "StoredImage"]
 _NAME = re.compile(
     r"^(?P<bucket>\d{10,12})-(?P<segment>[0-9a-f]{12})-(?P<offset>[0-9a-f]{1,12})-(?P<length>[0-9a-f]{1,10})"
-    r"\.(?P<ext>png|jpeg|webp)$"
+    rf"\.(?P<ext>{EXTENSIONS})$"
 )
 _SEGMENT_FILE = re.compile(r"^(?P<bucket>\d{10,12})-[0-9a-f]{12}" + re.escape(SUFFIX) + "$")
 _LEGACY_NAME = re.compile(r"^(?P<expires>\d{10,12})-(?P<token>[A-Za-z0-9_-]{22})\.(?P<ext>png|jpeg|webp)$")

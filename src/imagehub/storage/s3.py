@@ -28,13 +28,20 @@ from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
 from imagehub.concurrency.completion import run_to_completion
-from imagehub.storage.base import CONTENT_TYPES, ImageMissing, StoredImage, StoreUnavailable
+from imagehub.storage.base import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    ImageMissing,
+    StoredImage,
+    StoreUnavailable,
+    object_headers,
+)
 
 log = logging.getLogger("imagehub.storage")
 
 T = TypeVar("T")
 _NAME = re.compile(
-    r"^(?P<expires>\d{10})-[A-Za-z0-9_-]{22}-(?P<length>[0-9a-f]{1,10})\.(?P<ext>png|jpeg|webp)$"
+    rf"^(?P<expires>\d{{10}})-[A-Za-z0-9_-]{{22}}-(?P<length>[0-9a-f]{{1,10}})\.(?P<ext>{EXTENSIONS})$"
 )
 _DELETE_BATCH = 1000
 #: obstore raises Python's FileNotFoundError for a missing object (its NotFoundError elsewhere).
@@ -100,7 +107,7 @@ class S3ImageStore:
             self._store,
             self.key(name),
             data,
-            attributes={"Content-Type": CONTENT_TYPES[ext]},
+            attributes=object_headers(ext),
             use_multipart=False,
         )
         return await self._finish_upload(name, expires, uploading)

@@ -7,12 +7,14 @@ many downloads answer 403 as an expired signed URL does (S3, OSS and CDN links a
 
 from __future__ import annotations
 
+import io
 import itertools
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from tests.fakes.server import FAULT, RECORDED, FakeServer, Fault, FileStore, image_bytes, json_response
 
@@ -140,6 +142,18 @@ class VendorFake(FakeServer):
             return web.Response(status=404)
         data, content_type = found
         return web.Response(body=data, content_type=content_type)
+
+    def uploaded_image(self, request: web.Request, name: str) -> tuple[Image.Image | None, str | None]:
+        """The multipart file `name`, decoded: (image, None), or (None, why it is refused)."""
+        files = request[RECORDED].files(name)
+        if len(files) != 1:
+            return None, f"{name}: exactly one file expected"
+        try:
+            with Image.open(io.BytesIO(files[0].data)) as image:
+                image.load()
+                return image.copy(), None
+        except (OSError, SyntaxError, ValueError):
+            return None, f"{name}: not an image"
 
     def error_response(
         self, status: int, message: str | None = None, headers: dict[str, str] | None = None

@@ -10,8 +10,10 @@ from aiohttp import web
 from tests.fakes.server import RECORDED, json_response, parse_size
 from tests.fakes.vendors.base import Job, VendorFake
 
+#: What a vector model answers; the script is what a hostile or compromised answer could carry.
 SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"><rect width="{w}" height="{h}"/></svg>'
+    '<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"><rect width="{w}" height="{h}"/>'
+    "<script>fetch('/api/account?k='+localStorage.getItem('imagehub-key'))</script></svg>"
 )
 #: xAI's aspect ratio and resolution -> pixels (the catalog's table; see vendors.toml's note).
 XAI_1K = {

@@ -1,4 +1,6 @@
-"""Stability AI v2beta: POST /v2beta/stable-image/generate/{ultra|core|sd3}, multipart, JSON answer."""
+"""Stability AI v2beta: POST /v2beta/stable-image/generate/{ultra|core|sd3}, multipart, JSON answer;
+POST /v2beta/stable-image/edit/inpaint with the files `image` and (optional) `mask`, a greyscale
+image whose white marks what to repaint, answered at the source image's size."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class FakeStability(VendorFake):
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/v2beta/stable-image/generate/{endpoint}", self._generate)
+        app.router.add_post("/v2beta/stable-image/edit/{service}", self._edit)
 
     def error_response(
         self, status: int, message: str | None = None, headers: dict[str, str] | None = None
@@ -82,3 +85,33 @@ class FakeStability(VendorFake):
         return json_response(
             {"image": base64.b64encode(data).decode(), "finish_reason": "SUCCESS", "seed": 42}
         )
+
+    async def _edit(self, request: web.Request) -> web.StreamResponse:
+        refused = self.authorized(request)
+        if refused is not None:
+            return refused
+        recorded = request[RECORDED]
+        if recorded.form is None or recorded.headers.get("accept") != "application/json":
+            return self.error_response(400, "multipart/form-data with Accept: application/json expected")
+        if request.match_info["service"] != "inpaint":
+            return self.error_response(404, "unknown edit service")
+        if not recorded.field("prompt"):
+            return self.error_response(400, "prompt: required")
+        for name in ("aspect_ratio", "model"):
+            if recorded.field(name) is not None:
+                return self.error_response(400, f"{name}: not a parameter of inpaint")
+        image, problem = self.uploaded_image(request, "image")
+        if image is None:
+            return self.error_response(400, problem)
+        if recorded.files("mask"):
+            mask, problem = self.uploaded_image(request, "mask")
+            if mask is None:
+                return self.error_response(400, problem)
+            if mask.mode not in ("L", "1"):
+                return self.error_response(400, "mask: a greyscale image expected")
+        elif "A" not in image.getbands():
+            return self.error_response(400, "no mask, and the image has no alpha channel to use")
+        fmt = recorded.field("output_format") or "png"
+        data = self.image_for(image.width, image.height, recorded.field("prompt") or "", fmt=fmt)
+        body = {"image": base64.b64encode(data).decode(), "finish_reason": "SUCCESS", "seed": 7}
+        return json_response(body)

@@ -50,7 +50,8 @@ function modelOption(model, selected) {
 
 function fillModels() {
   const editing = mode() === "edit";
-  const usable = models.filter((m) => !editing || capsOf(m).edits);
+  // An edit-only service (generations: false) is offered on the edit form only.
+  const usable = models.filter((m) => (editing ? capsOf(m).edits : m.imagehub.generations !== false));
   const fallback = usable.find((m) => (m.imagehub.default_for || []).includes(editing ? "edit" : "generate"));
   const selected = usable.some((m) => m.id === chosen) ? chosen : fallback?.id ?? null;
   const live = usable.filter((m) => !m.imagehub.deprecated);

@@ -35,14 +35,25 @@ MAX_POLL_FAILURES = 4
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """One file part of a multipart call (a source image, a mask)."""
+
+    name: str
+    data: bytes
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
-    """One HTTP request to the vendor: JSON body, multipart text fields, or neither."""
+    """One HTTP request to the vendor: JSON body, multipart text fields (and files), or neither."""
 
     method: str
     url: str
     json: Any = None
     form: tuple[tuple[str, str], ...] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    files: tuple[Upload, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,12 @@ def moderated(vendor: str, detail: str) -> ClientFault:
 
 def malformed(label: str, what: str = "a malformed answer") -> Retryable:
     return Retryable(f"{label} sent {what}.", status=502, code="upstream_bad_response")
+
+
+def upload(name: str, image: InputImage) -> Upload:
+    """A source image as the file part `name` of a multipart edit (Stability, Ideogram)."""
+    fmt = image.format or "png"
+    return Upload(name, image.data or b"", f"{name}.{fmt}", f"image/{fmt}")
 
 
 def data_uri(image: InputImage) -> str:
@@ -177,7 +194,9 @@ class DeclaredProvider:
         return GenerationResult(images=images[: job.n], provider=self.name, kind=self.kind)
 
     async def _make(self, job: ImageJob, count: int) -> list[GeneratedImage]:
-        first = await self._outcome(self.request(job, count), job)
+        # Source images may need decoding (a mask repainted) or encoding: off the event loop.
+        call = await asyncio.to_thread(self.request, job, count) if job.images else self.request(job, count)
+        first = await self._outcome(call, job)
         done = await wait_for_job(
             first, timeout=self.timeout, backoff=self.backoff, background=self._background, label=self.label
         )
@@ -212,10 +231,12 @@ class DeclaredProvider:
         if not self.downloads.allowed(call.url):
             raise malformed(self.label, "a job URL on a host it does not declare")
         data = None
-        if call.form is not None:
+        if call.form is not None or call.files:
             data = aiohttp.FormData(default_to_multipart=True)
-            for name, value in call.form:
+            for name, value in call.form or ():
                 data.add_field(name, value)
+            for part in call.files:
+                data.add_field(part.name, part.data, filename=part.filename, content_type=part.content_type)
         try:
             return await self.client.request_json(
                 call.method,

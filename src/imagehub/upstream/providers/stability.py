@@ -5,6 +5,11 @@
 through the catalog's table; one call makes one image, so `n` is concurrent calls. A prompt the
 moderation refuses is a 403 named `content_moderation`; an output it filters comes back with
 `finish_reason: CONTENT_FILTERED`. Both are the client's `content_policy_violation`.
+
+Edits go to the v2beta edit services, `POST /v2beta/stable-image/edit/{service}` (the catalog's
+`stable-image-inpaint` is `inpaint`): the source image as the file `image`, and OpenAI's mask
+(transparent = edit) repainted as Stability reads it (white = edit). Without a mask Stability
+takes the image's own transparency, which is OpenAI's rule too. The answer has the source's size.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from imagehub.upstream.providers.declared import (
     Done,
     Image,
     Outcome,
+    Upload,
     error_text,
     malformed,
     moderated,
+    upload,
 )
 from imagehub.upstream.providers.http import UpstreamErrorInfo
+from imagehub.upstream.providers.masks import painted_mask
 
 
 class StabilityProvider(DeclaredProvider):
@@ -31,6 +39,8 @@ class StabilityProvider(DeclaredProvider):
     vendor: ClassVar[str] = "Stability AI"
 
     def request(self, job: ImageJob, count: int) -> Call:
+        if job.images:
+            return self.edit(job)
         # The catalog's upstream id is the endpoint, and for SD 3.5 also its `model`: "sd3/sd3.5-large".
         endpoint, _, model = job.spec.upstream_id(self.kind).partition("/")
         form = [("prompt", job.prompt), ("output_format", job.output_format)]
@@ -49,6 +59,24 @@ class StabilityProvider(DeclaredProvider):
             "POST",
             self.url(f"/v2beta/stable-image/generate/{endpoint}"),
             form=tuple(form),
+            headers={"Accept": "application/json"},
+        )
+
+    def edit(self, job: ImageJob) -> Call:
+        form = [("prompt", job.prompt), ("output_format", job.output_format)]
+        if job.seed is not None:
+            form.append(("seed", str(job.seed)))
+        if job.extra("negative_prompt") is not None:
+            form.append(("negative_prompt", str(job.extra("negative_prompt"))))
+        files = [upload("image", job.images[0])]
+        if job.mask is not None:
+            painted = painted_mask(job.mask, edit="white")
+            files.append(Upload("mask", painted, "mask.png", "image/png"))
+        return Call(
+            "POST",
+            self.url(f"/v2beta/stable-image/edit/{job.spec.upstream_id(self.kind)}"),
+            form=tuple(form),
+            files=tuple(files),
             headers={"Accept": "application/json"},
         )
 

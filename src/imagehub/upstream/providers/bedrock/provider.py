@@ -156,7 +156,8 @@ class BedrockProvider:
                 tasks = [group.create_task(self._invoke(job, index)) for index in range(job.n)]
         except* (ClientFault, Retryable, DeploymentFault) as failures:
             raise failures.exceptions[0] from None
-        return GenerationResult(images=[task.result() for task in tasks], provider=self.name)
+        # `kind`: priced by Bedrock's own table where a model has one (stable-image-ultra).
+        return GenerationResult(images=[task.result() for task in tasks], provider=self.name, kind=self.kind)
 
     async def close(self) -> None:
         await self._client.close()
