@@ -139,7 +139,7 @@ class S3ImageStore:
             self._store,
             self.key(name),
             chunks,
-            attributes={"Content-Type": CONTENT_TYPES[ext]},
+            attributes=object_headers(ext),
             use_multipart=True,
             chunk_size=PART_BYTES,
             max_concurrency=2,
