@@ -52,7 +52,11 @@ def _fetch(server: Results, path: str, max_bytes: int = 4096) -> bytes:
             label="test", hosts=(".example.ai",), origin=URL(server.url), max_bytes=max_bytes
         )
         async with aiohttp.ClientSession() as session:
-            return await downloader.fetch(session, f"{server.url}{path}")
+            spool = await downloader.fetch(session, f"{server.url}{path}")
+        try:
+            return spool.decoded()  # the image as it came: a raw spool decodes to itself
+        finally:
+            spool.close()
 
     return asyncio.run(run())
 

@@ -265,8 +265,8 @@ class DeclaredProvider:
             return GeneratedImage(format=image_format(head, image.format or "png"), b64=image.b64)
         if image.url is None:
             raise malformed(self.label)
-        data = await self.downloads.fetch(self.client.session(), image.url)
-        return GeneratedImage(format=image_format(data, image.format or "png"), data=data)
+        spool = await self.downloads.fetch(self.client.session(), image.url)
+        return GeneratedImage(format=image_format(spool.head, image.format or "png"), spool=spool)
 
     async def close(self) -> None:
         await self._background.drain()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import aiohttp
 from yarl import URL
 
+from imagehub.payloads.spool import Spool
 from imagehub.upstream.providers.errors import Retryable
 
 #: The most bytes one result image may have (a 4K PNG is ~25 MB).
@@ -49,7 +50,17 @@ class ResultDownloader:
     def allowed(self, url: str | URL) -> bool:
         return host_allowed(url, hosts=self.hosts, origin=self.origin)
 
-    async def fetch(self, session: aiohttp.ClientSession, url: str) -> bytes:
+    async def fetch(self, session: aiohttp.ClientSession, url: str) -> Spool:
+        """The image, in a raw spool (memory up to the tier, then a file; see payloads/)."""
+        spool = Spool(raw=True)
+        try:
+            await self._fetch_into(spool, session, url)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    async def _fetch_into(self, spool: Spool, session: aiohttp.ClientSession, url: str) -> None:
         if not self.allowed(url):
             raise Retryable(
                 f"{self.label} answered with a result on a host it does not declare.",
@@ -72,14 +83,10 @@ class ResultDownloader:
                     )
                 if (response.content_length or 0) > self.max_bytes:
                     raise self._too_big()
-                chunks: list[bytes] = []
-                size = 0
                 async for chunk in response.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size > self.max_bytes:
+                    if spool.size + len(chunk) > self.max_bytes:
                         raise self._too_big()
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                    await spool.append(chunk)
         except TimeoutError:
             raise Retryable(
                 f"{self.label} result download timed out.", status=504, code="upstream_timeout", timeout=True
