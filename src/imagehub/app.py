@@ -151,8 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = load_catalog()
         config = load_config(catalog, settings.config_file)
         DECODES.configure(settings.decode_budget_mb << 20)
-        ANSWERS.configure(settings.answer_budget_mb << 20)
-        spool.IN_MEMORY.configure(settings.answer_memory_mb << 20)
+        # The answer budgets are the hub's: each of its worker processes takes an equal share.
+        share = max(1, settings.workers)
+        ANSWERS.configure((settings.answer_budget_mb << 20) // share)
+        spool.IN_MEMORY.configure((settings.answer_memory_mb << 20) // share)
         spool.configure(str(settings.data_dir / "spool"))
         router = build_router(config, workers=settings.workers)
         is_sqlite = engine.dialect.name == "sqlite"

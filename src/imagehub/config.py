@@ -116,15 +116,17 @@ class Settings(BaseSettings):
     answer_budget_mb: int = Field(
         default=1024,
         ge=16,
-        description="Megabytes of upstream answers (images' base64, spooled to temporary files under "
-        "data_dir, not held in memory) one process may hold at once. When it is spent, reading from "
-        "upstreams pauses and new generations get a 503 with Retry-After.",
+        description="Megabytes of upstream answers (images' base64, in memory up to answer_memory_mb, "
+        "then in temporary files under data_dir) one hub may hold at once, shared out among its "
+        "workers. When it is spent, reading from upstreams pauses and new generations get a 503 "
+        "with Retry-After.",
     )
     answer_memory_mb: int = Field(
         default=192,
         ge=0,
-        description="Of the answer budget, megabytes one process keeps in memory; answers beyond it wait "
-        "in temporary files. This, not the number of requests in flight, bounds the memory answers take.",
+        description="Of the answer budget, megabytes one hub keeps in memory (shared out among its "
+        "workers; at most 6 MB of one request); answers beyond it wait in temporary files. This, "
+        "not the number of requests in flight, bounds the memory answers take.",
     )
     fetch_allowlist: str | None = Field(
         default=None,
