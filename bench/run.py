@@ -151,7 +151,7 @@ def main() -> None:
     config = work / "imagehub.toml"
     config.write_text(
         f'[[deployments]]\nname = "bench"\nprovider = "openai"\nbase_url = "http://127.0.0.1:{upstream_port}/v1"\n'
-        'api_key = "sk-bench"\nmodels = ["dall-e-2", "dall-e-3", "gpt-image-1"]\n'
+        'api_key = "sk-bench"\nmodels = ["gpt-image-2"]\n'
     )
     env = {**os.environ, "IMAGEHUB_DATA_DIR": str(work / "data"), "IMAGEHUB_CONFIG_FILE": str(config)}
     env.pop("REDIS_URL", None)
@@ -192,7 +192,8 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{bare_port}/", bare)
         direct_url = f"http://127.0.0.1:{upstream_port}/v1/images/generations"
         hub_url = f"http://127.0.0.1:{hub_port}/v1/images/generations"
-        body = {"model": "dall-e-2", "prompt": "a benchmark", "size": "256x256"}
+        # A live model at a size it makes (dall-e-2 is now served by a successor and resized).
+        body = {"model": "gpt-image-2", "prompt": "a benchmark", "size": "1024x1024"}
         # Warm up both paths (connection pools, caches, first-request imports).
         run_wrk(wrk, hub_url, key, {**body, "response_format": "b64_json"}, 4, 2)
         for connections in (1, 16):

@@ -224,14 +224,21 @@ def test_a_spent_budget_pauses_reading_then_refuses_with_503(tight: LiveHub, ups
     assert _wait_for(lambda: metric(tight, "imagehub_answer_bytes_held") >= 19_000_000)
     # B's answer arrives and does not fit beside A's: the hub stops reading it, and waits.
     assert _wait_for(lambda: metric(tight, "imagehub_answer_budget_waiting") == 1)
-    # C is refused at the door, clearly, before anything is spent upstream.
-    sent_upstream = len(upstream.requests_to("/generations"))
-    refused = httpx.post(
-        f"{tight.hub.url}/v1/images/generations",
-        headers={"Authorization": f"Bearer {tight.key}"},
-        json={"model": "gpt-image-2", "prompt": "bytes:1000"},
-        timeout=30,
-    )
+    # Once B has waited a while (5 s: the hub is behind, not in a burst), C is refused at the
+    # door, clearly, before anything is spent upstream. A small answer admitted before then
+    # needs no room and is served.
+    deadline = time.monotonic() + 30
+    while True:
+        sent_upstream = len(upstream.requests_to("/generations"))
+        refused = httpx.post(
+            f"{tight.hub.url}/v1/images/generations",
+            headers={"Authorization": f"Bearer {tight.key}"},
+            json={"model": "gpt-image-2", "prompt": "bytes:1000"},
+            timeout=30,
+        )
+        if refused.status_code != 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "2"
     assert refused.json()["error"]["code"] == "answer_budget_full"

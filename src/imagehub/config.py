@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         "with Retry-After.",
     )
     answer_memory_mb: int = Field(
-        default=192,
+        default=128,
         ge=0,
         description="Of the answer budget, megabytes one hub keeps in memory (shared out among its "
         "workers; at most 6 MB of one request); answers beyond it wait in temporary files. This, "

@@ -110,7 +110,7 @@ def render_images_response(outcome: GenerationOutcome) -> bytes:
 
 
 STREAM_ABOVE = 1 << 20  # bytes of image data above which the response is streamed
-_CHUNK = 256 << 10  # what one send may leave in the transport's buffer, per client in flight
+_CHUNK = 64 << 10  # what one send may leave in the transport's buffer, per client in flight
 
 
 def _response_size(outcome: GenerationOutcome) -> int:

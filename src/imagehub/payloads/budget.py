@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 from imagehub.errors import ServiceUnavailable
 from imagehub.observability import metrics
 
 DEFAULT_LIMIT_BYTES = 1 << 30
-DEFAULT_MEMORY_BYTES = 192 << 20
+DEFAULT_MEMORY_BYTES = 128 << 20
+REFUSE_AFTER_SECONDS = 5.0
 _REPORT_STEP = 1 << 20
 #: One request keeps at most this much of its answer in memory: a 73 MB answer of ten 4K images
 #: goes to files past its first few megabytes, while a typical 2.5 MB image never touches a file.
@@ -41,6 +43,7 @@ class Share:
 
     held: int = 0
     in_memory: int = 0  # of which in memory (at most PER_REQUEST_MEMORY_BYTES)
+    prepaid: int = 0  # taken for the whole answer up front, not yet spent by a spool
 
 
 @dataclass(eq=False)
@@ -51,7 +54,9 @@ class ByteBudget:
     used: int = 0
     peak: int = 0
     _reported: int = 0
-    _waiters: collections.deque[tuple[int, Share, asyncio.Future[None]]] = field(
+    #: New requests are refused once a reader has waited this long: the hub is behind, not in a burst.
+    refuse_after_seconds: float = REFUSE_AFTER_SECONDS
+    _waiters: collections.deque[tuple[int, Share, asyncio.Future[None], float]] = field(
         default_factory=collections.deque
     )
 
@@ -66,11 +71,18 @@ class ByteBudget:
         return len(self._waiters)
 
     def saturated(self) -> bool:
-        """True while readers wait for room: admitting more work would only queue more bytes."""
-        return bool(self._waiters) or self.used >= self.limit
+        """True once a reader has waited `refuse_after_seconds` for room: more work would only queue.
+
+        A burst of answers landing at once makes readers wait a moment (their bytes wait in the
+        kernel's socket buffers meanwhile, costing nothing here); refusing then would turn a
+        burst into errors. A reader still waiting seconds later means the hub is behind.
+        """
+        if not self._waiters:
+            return False
+        return time.monotonic() - self._waiters[0][3] >= self.refuse_after_seconds
 
     def check_admission(self) -> None:
-        """Refuse a new request (503 + Retry-After) while the budget is spent."""
+        """Refuse a new request (503 + Retry-After) while the budget has been spent for a while."""
         if self.saturated():
             metrics.ANSWER_REFUSED.inc()
             raise AnswerBudgetFull()
@@ -81,12 +93,37 @@ class ByteBudget:
         self._add(size, share)
         return True
 
+    async def prepay(self, size: int, timeout: float, share: Share) -> None:
+        """Take a whole answer's size before reading it (its Content-Length).
+
+        Taking chunk by chunk, a thousand answers landing at once each got part of the budget
+        and then all waited for more: none could finish, so none gave any back. Whole answers,
+        first come first served, always let the first ones finish.
+        """
+        await self.take(size, timeout, share)
+        share.held -= size
+        share.prepaid += size
+
+    def refund(self, share: Share) -> None:
+        """Give back what was prepaid and not spent (the JSON around the images)."""
+        if share.prepaid:
+            size, share.prepaid = share.prepaid, 0
+            share.held += size
+            self.give(size, share)
+
     async def take(self, size: int, timeout: float, share: Share) -> None:
         """Wait (in arrival order) until `size` bytes fit; AnswerBudgetFull after `timeout` s."""
+        if share.prepaid:
+            spent = min(size, share.prepaid)
+            share.prepaid -= spent
+            share.held += spent
+            size -= spent
+            if not size:
+                return
         if self.try_take(size, share):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (size, share, future)
+        entry = (size, share, future, time.monotonic())
         self._waiters.append(entry)
         metrics.ANSWER_WAITING.set(len(self._waiters))
         try:
@@ -134,7 +171,7 @@ class ByteBudget:
 
     def _wake(self) -> None:
         while self._waiters:
-            size, share, future = self._waiters[0]
+            size, share, future, _ = self._waiters[0]
             if future.done():
                 self._waiters.popleft()
                 continue
@@ -145,7 +182,7 @@ class ByteBudget:
             future.set_result(None)
             metrics.ANSWER_WAITING.set(len(self._waiters))
 
-    def _remove(self, entry: tuple[int, Share, asyncio.Future[None]]) -> None:
+    def _remove(self, entry: tuple[int, Share, asyncio.Future[None], float]) -> None:
         with contextlib.suppress(ValueError):
             self._waiters.remove(entry)
 

@@ -47,7 +47,7 @@ class JSONSpooler:
         self._spool: Spool | None = None
         self._carry = b""  # an escape sequence cut by a chunk boundary
         self.spools: list[Spool] = []
-        self._share = Share()  # one answer's images never wait for each other
+        self.share = Share()  # one answer's images never wait for each other
 
     async def feed(self, chunk: bytes) -> None:
         data = self._carry + chunk if self._carry else chunk
@@ -111,7 +111,7 @@ class JSONSpooler:
         await self._spool.append(replacement)
 
     async def _start_spool(self) -> None:
-        spool = Spool(self._budget, share=self._share)
+        spool = Spool(self._budget, share=self.share)
         self.spools.append(spool)
         raw, self._string = bytes(self._string), bytearray()
         self._spool = spool

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from imagehub.storage.base import CONTENT_TYPES, EXTENSIONS, StoredImage
-from imagehub.storage.segments import SUFFIX, SegmentWriter, free_range, segment_file_name
+from imagehub.storage.segments import SUFFIX, SegmentWriter, Slot, free_range, segment_file_name
 
 __all__ = ["CONTENT_TYPES", "FileStore", "LocatedImage", "OpenImage", "StoredImage"]
 _NAME = re.compile(
@@ -50,6 +50,38 @@ class LocatedImage:
 
     def chunks(self, size: int) -> Iterator[bytes]:
         return self.open().chunks(size, 0, self.length)
+
+
+class PartialImage:
+    """An image being written into its reserved range: named only once every byte is there."""
+
+    def __init__(self, writer: SegmentWriter, slot: Slot, ext: str, expires: int) -> None:
+        self._writer, self._slot, self._ext, self._expires = writer, slot, ext, expires
+        self._written = 0
+
+    def write(self, chunk: bytes) -> None:
+        if self._written + len(chunk) > self._slot.length:
+            raise ValueError("the image is longer than announced")
+        self._writer.write_part(self._slot, chunk, self._written)
+        self._written += len(chunk)
+
+    def commit(self) -> StoredImage:
+        slot = self._slot
+        if self._written != slot.length:
+            self.abort()
+            raise ValueError("the image is shorter than announced")
+        self._writer.finish(slot)
+        return StoredImage(
+            f"{slot.bucket}-{slot.segment_id}-{slot.offset:x}-{slot.length:x}.{self._ext}", self._expires
+        )
+
+    def abort(self) -> None:
+        """Give the range back (punched out of its segment); nothing ever named it."""
+        slot = self._slot
+        self._writer.finish(slot)
+        free_range(
+            self._writer.root / segment_file_name(slot.bucket, slot.segment_id), slot.offset, slot.length
+        )
 
 
 class OpenImage:
@@ -107,24 +139,18 @@ class FileStore:
 
     def put_chunks(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
         """`put` for bytes that come a chunk at a time; the range is freed if they fall short or run over."""
-        slot = self._writer.reserve(length, expires)
-        written = 0
+        part = self.begin(length, ext, expires)
         try:
             for chunk in chunks:
-                if written + len(chunk) > length:
-                    raise ValueError("the image is longer than announced")
-                self._writer.write_part(slot, chunk, written)
-                written += len(chunk)
-            if written != length:
-                raise ValueError("the image is shorter than announced")
+                part.write(chunk)
         except BaseException:
-            self._writer.finish(slot)
-            free_range(
-                self._writer.root / segment_file_name(slot.bucket, slot.segment_id), slot.offset, length
-            )
+            part.abort()
             raise
-        self._writer.finish(slot)
-        return StoredImage(f"{slot.bucket}-{slot.segment_id}-{slot.offset:x}-{slot.length:x}.{ext}", expires)
+        return part.commit()
+
+    def begin(self, length: int, ext: str, expires: int) -> PartialImage:
+        """Reserve `length` bytes for an image written a chunk at a time (by the caller, at its pace)."""
+        return PartialImage(self._writer, self._writer.reserve(length, expires), ext, expires)
 
     def delete(self, name: str) -> None:
         """Forget an image that was stored for a request that then failed (its URL never left)."""

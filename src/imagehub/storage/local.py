@@ -38,13 +38,21 @@ class LocalStore:
         return done.result()
 
     async def put_chunks(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
-        """Decode-and-write on a worker thread: a big image never blocks the loop, nor sits in memory."""
-        done = await run_to_completion(asyncio.to_thread(self.files.put_chunks, chunks, length, ext, expires))
-        if done.cancelled:
-            if done.value is not None:
-                self.files.delete(done.value.name)
-            raise asyncio.CancelledError
-        return done.result()
+        """Decode-and-write on the event loop, one 256 KB chunk per turn (~0.1 ms each).
+
+        On a worker thread, 1,000 of these at once fought the loop for the GIL: 3 % of the
+        direct run's req/s at 1,000 in flight with 2.5 MB answers (bench/RESULTS.md). A cancel
+        between chunks gives the reserved range back.
+        """
+        part = self.files.begin(length, ext, expires)
+        try:
+            for chunk in chunks:
+                part.write(chunk)
+                await asyncio.sleep(0)  # let other requests run between chunks
+        except BaseException:
+            part.abort()
+            raise
+        return part.commit()
 
     async def delete(self, names: list[str]) -> None:
         for name in names:
