@@ -145,8 +145,9 @@ class UpstreamClient:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if spool_above is not None and 200 <= status < 300:
                     spooler = JSONSpooler(spool_above)
-                    if (response.content_length or 0) > spool_above:  # small answers hold nothing
-                        await ANSWERS.prepay(response.content_length, TAKE_TIMEOUT_SECONDS, spooler.share)
+                    length = response.content_length or 0
+                    if length > spool_above:  # small answers hold nothing
+                        await ANSWERS.prepay(length, TAKE_TIMEOUT_SECONDS, spooler.share)
                     try:
                         async for chunk in response.content.iter_any():
                             await spooler.feed(chunk)
