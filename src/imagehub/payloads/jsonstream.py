@@ -17,7 +17,7 @@ import orjson
 from imagehub.payloads.budget import ANSWERS, ByteBudget, Share
 from imagehub.payloads.spool import Spool
 
-SPOOL_ABOVE_BYTES = 64 * 1024
+SPOOL_ABOVE_BYTES = 256 * 1024  # a 1024x1024 PNG is ~2.5 MB; a thumbnail answer stays a plain string
 _MARKER = "\x00imagehub-spool:"
 _SIMPLE_ESCAPES = {
     ord("/"): b"/",

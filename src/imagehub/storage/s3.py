@@ -49,6 +49,8 @@ _MISSING = (FileNotFoundError, NotFoundError)
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 #: Images above this go up in parts (S3's minimum part is 5 MiB); smaller ones in one PUT.
 MULTIPART_ABOVE = 8 << 20
+#: Spooled images uploaded at once by one process (each holds its image, or two parts, in memory).
+UPLOADS_AT_ONCE = 32
 PART_BYTES = 5 << 20
 
 
@@ -96,6 +98,9 @@ class S3ImageStore:
             retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=timeout_seconds)},
         )
         self._cleanup: set[asyncio.Task[None]] = set()
+        # Spooled images wait their turn here rather than each hold an upload buffer: a thousand
+        # 2.5 MB PUTs at once held 760 MB and made 4 req/s (bench/RESULTS.md, issue 24).
+        self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -132,8 +137,12 @@ class S3ImageStore:
         """Up to MULTIPART_ABOVE bytes: one PUT of the joined chunks (that much in memory, briefly).
         Above it: a multipart upload, `PART_BYTES` a part and two parts in flight, so a 20 MB
         image costs ~10 MB of buffers; a failed or cancelled upload is aborted by obstore."""
-        if length <= MULTIPART_ABOVE:
-            return await self.put(b"".join(chunks), ext, expires)
+        async with self._uploads:
+            if length <= MULTIPART_ABOVE:
+                return await self.put(b"".join(chunks), ext, expires)
+            return await self._put_parts(chunks, length, ext, expires)
+
+    async def _put_parts(self, chunks: Iterator[bytes], length: int, ext: str, expires: int) -> StoredImage:
         name = f"{expires:010d}-{secrets.token_urlsafe(16)}-{length:x}.{ext}"
         uploading = obstore.put_async(
             self._store,
