@@ -299,10 +299,15 @@ def test_big_url_answers_go_to_s3_in_parts_and_come_back_whole(
         assert settled(live, "imagehub_answer_bytes_held", 0) == 0
 
 
-def test_a_multipart_upload_that_fails_halfway_leaves_nothing(s3: S3Server) -> None:
+def test_a_multipart_upload_that_fails_halfway_leaves_nothing(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bucket = f"half-{secrets.token_hex(4)}"
     s3.create_bucket(bucket)
-    os.environ.update(s3.client_env())  # what the hub reads too: the standard AWS variables
+    # What the hub reads too: the standard AWS variables, for this test only (left set, they
+    # would configure a Bedrock deployment in every hub later tests start).
+    for name, value in s3.client_env().items():
+        monkeypatch.setenv(name, value)
     store = S3ImageStore(bucket, "images", endpoint_url=s3.url)
 
     def chunks() -> Iterator[bytes]:
